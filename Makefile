@@ -1,0 +1,37 @@
+# beacon developer entry points. Everything builds into build/ (executables in build/bin/).
+#   make          install missing Debian packages, configure (Release) and build everything
+#   make test     ... and run the whole test suite with ctest
+#   make bench    ... and run the benchmark suite (short mode; BENCH_ARGS= for a full run)
+#   make sanitize build and run the CPU tests under ASan + UBSan in build-asan/
+#   make clean    remove build/ and build-asan/
+
+BUILD      ?= build
+JOBS       ?= $(shell nproc)
+CMAKE_ARGS ?=
+BENCH_ARGS ?= --benchmark_min_time=0.05
+
+.PHONY: all deps configure test bench sanitize clean
+
+all: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	@scripts/install-deps.sh
+
+configure: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
+
+test: all
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+bench: all
+	@for b in $(BUILD)/bin/bench_*; do echo "== $$b"; $$b $(BENCH_ARGS) || exit 1; done
+
+sanitize: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DBEACON_SANITIZE=ON -DBEACON_ENABLE_CUDA=OFF \
+	  -DBEACON_BUILD_BENCH=OFF -DBEACON_BUILD_EXAMPLES=OFF $(CMAKE_ARGS)
+	cmake --build build-asan -j $(JOBS)
+	ctest --test-dir build-asan --output-on-failure -j $(JOBS) -L unit
+
+clean:
+	rm -rf $(BUILD) build-asan

@@ -1,0 +1,77 @@
+#pragma once
+// Argument validation shared by the CPU and CUDA primitives, so both backends reject bad input
+// with the same beacon::error and the same message. Only metadata is checked here (shapes, k,
+// ranges of scalars); element checks (NaN, index ranges) need the data and live in each backend.
+
+#include "../core/error.hpp"
+#include "../core/view.hpp"
+
+#include <limits>
+
+namespace beacon::detail {
+
+/// "No row failed" for a per-row data check whose first failing row is found with reduction(min:).
+inline constexpr size_type no_bad_row = std::numeric_limits<size_type>::max();
+
+template <class A, class B, class S1, class S2>
+void require_same_shape(const char* fn, const char* arg, const matrix_view<A, S1>& ref, const matrix_view<B, S2>& m) {
+  if (m.rows() != ref.rows() || m.cols() != ref.cols())
+    throw shape_error(concat("beacon::", fn, ": argument '", arg, "' expected shape ", ref.rows(), "x", ref.cols(),
+                             ", got ", m.rows(), "x", m.cols()));
+}
+
+template <class In, class V, class I, class S>
+void check_top_k(const char* fn, const matrix_view<In, S>& in, size_type k, const matrix_view<V, S>& values,
+                 const matrix_view<I, S>& indices) {
+  if (k < 0) fail(fn, "k", ">= 0", k);
+  if (k > in.cols()) fail(fn, "k", concat("<= number of columns (", in.cols(), ")"), k);
+  require_extent(fn, "values", "rows", values.rows(), in.rows());
+  require_extent(fn, "values", "cols", values.cols(), k);
+  require_extent(fn, "indices", "rows", indices.rows(), in.rows());
+  require_extent(fn, "indices", "cols", indices.cols(), k);
+}
+
+template <class In, class I, class S>
+void check_row_index(const char* fn, const matrix_view<In, S>& in, const vector_view<I, S>& out) {
+  require_extent(fn, "out", "size (rows of in)", out.size(), in.rows());
+  if (in.rows() > 0 && in.cols() == 0) fail<shape_error>(fn, "in", "at least one column", "0 columns");
+}
+
+template <class Tok, class M, class Out, class S>
+void check_masked_mean_pool(const char* fn, const matrix_view<Tok, S>& tokens, const matrix_view<M, S>& mask,
+                            const matrix_view<Out, S>& out) {
+  require_extent(fn, "tokens", "rows (mask.rows * mask.cols)", tokens.rows(), mask.rows() * mask.cols());
+  require_extent(fn, "out", "rows (mask.rows)", out.rows(), mask.rows());
+  require_extent(fn, "out", "cols (tokens.cols)", out.cols(), tokens.cols());
+}
+
+template <class Src, class I, class Dst, class S>
+void check_gather(const char* fn, const matrix_view<Src, S>& src, const vector_view<I, S>& index,
+                  const matrix_view<Dst, S>& dst) {
+  require_extent(fn, "dst", "rows (index.size)", dst.rows(), index.size());
+  require_extent(fn, "dst", "cols (src.cols)", dst.cols(), src.cols());
+}
+
+template <class Src, class I, class Dst, class S>
+void check_scatter(const char* fn, const matrix_view<Src, S>& src, const vector_view<I, S>& index,
+                   const matrix_view<Dst, S>& dst) {
+  require_extent(fn, "index", "size (src.rows)", index.size(), src.rows());
+  require_extent(fn, "dst", "cols (src.cols)", dst.cols(), src.cols());
+}
+
+template <class Src, class O, class Dst, class S>
+void check_segment_sum(const char* fn, const matrix_view<Src, S>& src, const vector_view<O, S>& offsets,
+                       const matrix_view<Dst, S>& dst) {
+  require_extent(fn, "offsets", "size (dst.rows + 1)", offsets.size(), dst.rows() + 1);
+  require_extent(fn, "dst", "cols (src.cols)", dst.cols(), src.cols());
+}
+
+template <class A, class B, class V, class Out, class S>
+void check_row_coefficients(const char* fn, const vector_view<A, S>& a, const vector_view<B, S>& b,
+                            const matrix_view<V, S>& x, const matrix_view<Out, S>& out) {
+  require_extent(fn, "a", "size (x.rows)", a.size(), x.rows());
+  require_extent(fn, "b", "size (x.rows)", b.size(), x.rows());
+  require_same_shape(fn, "out", x, out);
+}
+
+}  // namespace beacon::detail

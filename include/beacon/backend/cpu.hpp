@@ -1,0 +1,10 @@
+#pragma once
+// The CPU backend and all its primitives.
+
+#include "cpu/cpu.hpp"
+#include "cpu/elementwise.hpp"
+#include "cpu/gather_scatter.hpp"
+#include "cpu/gemm.hpp"
+#include "cpu/pool.hpp"
+#include "cpu/segment_sum.hpp"
+#include "cpu/softmax_top_k.hpp"

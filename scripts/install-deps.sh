@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages beacon needs to build, test and benchmark, but only those missing.
+# Used by `make`, `make test`, `make bench` and `.ci/run`; safe to run repeatedly.
+set -euo pipefail
+
+packages=(cmake make g++ pkg-config libeigen3-dev doctest-dev libbenchmark-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "beacon: installing missing Debian packages: ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "beacon: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
