@@ -115,7 +115,8 @@ void row_softmax(const cpu& be, matrix_view<In, host_space> in, matrix_view<T, h
     }
     Eigen::Map<const array> x(in.row(i), in.cols());
     Eigen::Map<array> y(out.row(i), out.cols());
-    y = (x - m).exp();
+    // Eigen's vectorised exp flushes -inf to a denormal, not 0; masked entries must be exactly 0.
+    y = (x > -std::numeric_limits<T>::infinity()).select((x - m).exp(), T(0));
     y *= T(1) / y.sum();
   }
   if (bad != detail::no_bad_row) detail::bad_softmax_row("row_softmax", bad);
@@ -161,9 +162,8 @@ void softmax_top_k(const cpu& be, matrix_view<In, host_space> logits, size_type 
         continue;
       }
       detail::row_top_k_into(logits.row(i), logits.cols(), k, weights.row(i), ids.row(i), order);
-      const T denom = Eigen::Map<const array>(logits.row(i), logits.cols()).unaryExpr([m](T v) {
-        return std::exp(v - m);
-      }).sum();
+      const Eigen::Map<const array> x(logits.row(i), logits.cols());
+      const T denom = (x > -std::numeric_limits<T>::infinity()).select((x - m).exp(), T(0)).sum();
       T selected = T(0);
       for (size_type p = 0; p < k; ++p) {
         weights(i, p) = std::exp(weights(i, p) - m);
