@@ -73,7 +73,7 @@ TEST_CASE("gemm with beta = 0 never reads C (NaN in C does not leak)") {
   CHECK(c == std::vector<float>{19, 22, 43, 50});
 }
 
-TEST_CASE("gemm edge shapes: k = 0 scales C by beta; empty C is a no-op") {
+TEST_CASE("gemm edge shapes: k = 0 scales C by beta, empty C is a no-op") {
   std::vector<double> c = {1, 2, 3, 4};
   beacon::gemm(beacon::cpu{1}, transpose::no, transpose::no, 1.0, beacon::host_matrix<const double>(nullptr, 2, 0),
                beacon::host_matrix<const double>(nullptr, 0, 2), 3.0, beacon::host_matrix(c.data(), 2, 2));

@@ -77,7 +77,7 @@ TEST_CASE("cpu sum: blocked order, identical bits for 1 and 2 threads, matches b
                   beacon::shape_error);
 }
 
-TEST_CASE("workspace layout and arena agree; arrays are aligned; overflow is an error") {
+TEST_CASE("workspace layout and arena agree, arrays are aligned, overflow is an error") {
   beacon::workspace_layout layout;
   layout.add<float>(10).add<beacon::index_type>(3).add<double>(1);
   CHECK(layout.bytes() == 3 * beacon::workspace_alignment);

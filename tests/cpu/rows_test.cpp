@@ -65,7 +65,7 @@ TEST_CASE("gather_rows then scatter_rows with the same permutation is the identi
   CHECK(back == src);
 }
 
-TEST_CASE("gather_rows repeats rows; scatter_rows leaves unnamed rows; bad indices are errors") {
+TEST_CASE("gather_rows repeats rows, scatter_rows leaves unnamed rows, bad indices are errors") {
   std::vector<float> src = {1, 2, 3, 4, 5, 6};  // 3 x 2
   std::vector<index_type> idx = {2, 2, 0};
   std::vector<float> dst(6);

@@ -81,7 +81,7 @@ TEST_CASE("row_softmax is shift invariant, stable for huge logits, and treats -i
   CHECK(a[0] == doctest::Approx(1.0 / (1 + e1 + e2)).epsilon(1e-6));
 }
 
-TEST_CASE("row_softmax rejects NaN, +inf and all -inf rows naming the row; empty and 1-element inputs") {
+TEST_CASE("row_softmax rejects NaN, +inf and all -inf rows naming the row, empty and 1-element inputs") {
   std::vector<float> x = {0, 1, 2, qnan, 0, 1};
   std::vector<float> y(6);
   CHECK_THROWS_WITH_AS(beacon::row_softmax(beacon::cpu{1}, beacon::host_matrix(x.data(), 2, 3), beacon::host_matrix(y.data(), 2, 3)),
@@ -149,7 +149,7 @@ TEST_CASE("row_top_k rejects k > E, k < 0, wrong output shapes and NaN") {
                        "beacon::row_top_k: argument 'in' expected no NaN, got NaN in row 1", beacon::value_error);
 }
 
-TEST_CASE("softmax_top_k equals row_softmax followed by row_top_k; renormalised rows sum to 1") {
+TEST_CASE("softmax_top_k equals row_softmax followed by row_top_k, renormalised rows sum to 1") {
   const size_type rows = 257, cols = 64, k = 2;
   const auto x = random_logits(rows, cols, 11, true);
   std::vector<float> probs(x.size());
@@ -186,7 +186,7 @@ TEST_CASE("softmax_top_k equals row_softmax followed by row_top_k; renormalised 
   CHECK(hw[0] == doctest::Approx(4.0 / 7).epsilon(1e-14));
 }
 
-TEST_CASE("softmax_top_k: thread count does not change a single bit; errors as row_softmax") {
+TEST_CASE("softmax_top_k: thread count does not change a single bit, errors as row_softmax") {
   const size_type rows = 4096, cols = 64, k = 2;
   const auto x = random_logits(rows, cols, 3);
   std::vector<float> w1(static_cast<std::size_t>(rows * k)), w2(w1.size());
