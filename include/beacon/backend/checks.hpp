@@ -74,4 +74,12 @@ void check_row_coefficients(const char* fn, const vector_view<A, S>& a, const ve
   require_same_shape(fn, "out", x, out);
 }
 
+template <class K, class O, class P, class S>
+void check_group_rows(const char* fn, const vector_view<K, S>& keys, size_type groups, const vector_view<O, S>& offsets,
+                      const vector_view<P, S>& permutation) {
+  if (groups < 0) fail(fn, "groups", ">= 0", groups);
+  require_extent(fn, "offsets", "size (groups + 1)", offsets.size(), groups + 1);
+  require_extent(fn, "permutation", "size (keys.size)", permutation.size(), keys.size());
+}
+
 }  // namespace beacon::detail

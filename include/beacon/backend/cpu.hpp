@@ -5,6 +5,7 @@
 #include "cpu/elementwise.hpp"
 #include "cpu/gather_scatter.hpp"
 #include "cpu/gemm.hpp"
+#include "cpu/group.hpp"
 #include "cpu/pool.hpp"
 #include "cpu/segment_sum.hpp"
 #include "cpu/softmax_top_k.hpp"

@@ -6,6 +6,7 @@
 // tiling) draw the same variates for the same (seed, offset).
 
 #include <algorithm>
+#include <cmath>
 
 #include "../../core/philox.hpp"
 #include "../checks.hpp"
@@ -101,6 +102,21 @@ void row_dot(const cpu& be, matrix_view<X, host_space> x, matrix_view<Y, host_sp
     T acc = T(0);
     for (size_type j = 0; j < x.cols(); ++j) acc += x(i, j) * y(i, j);
     out[i] = acc;
+  }
+}
+
+/// out(i, :) = x(i, :) / ||x(i, :)||; all-zero rows stay zero (cosine treats them as having no
+/// direction). out may alias x.
+template <class X, class T>
+  requires same_element<X, T>
+void normalize_rows(const cpu& be, matrix_view<X, host_space> x, matrix_view<T, host_space> out) {
+  detail::require_same_shape("normalize_rows", "out", x, out);
+#pragma omp parallel for num_threads(be.threads_for(x.size())) schedule(static)
+  for (size_type i = 0; i < x.rows(); ++i) {
+    T sq = T(0);
+    for (size_type j = 0; j < x.cols(); ++j) sq += x(i, j) * x(i, j);
+    const T inv = sq > T(0) ? T(1) / std::sqrt(sq) : T(0);
+    for (size_type j = 0; j < x.cols(); ++j) out(i, j) = x(i, j) * inv;
   }
 }
 
