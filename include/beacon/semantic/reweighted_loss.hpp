@@ -1,0 +1,261 @@
+#pragma once
+// Semantic re-weighted cross-entropy (spec semantic_peft.md §4): each item's (or answer token's)
+// cross-entropy is weighted by a detached function of its current semantic distance to the target,
+// so items drifting away from their knowledge target get more gradient; optionally the distance
+// itself is added to the loss (ADDITIVE, differentiable through the expected embedding).
+//
+//   weights   linear(alpha)  w = 1 + alpha d          (default, alpha = 1)
+//             softmax(tau)   w = B softmax(d / tau)
+//             power(gamma)   w = max(d^gamma, w_min)
+//   loss      self_normalised  L = sum w ce / sum w   (default)   |  mean  L = sum w ce / B
+//             + additive_lambda * mean d                            (0 = off)
+// Rules: an empty batch gives L = 0 and `empty`; sum w = 0 falls back to the unweighted mean.
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <span>
+#include <vector>
+
+#include "../backend/cpu.hpp"
+#include "distance.hpp"
+#include "vectors.hpp"
+
+namespace beacon::semantic {
+
+enum class weight_scheme { linear, softmax, power };
+enum class weight_normalisation { self_normalised, mean };
+enum class output_vector { expected, argmax };
+enum class loss_granularity { per_item, per_token };
+
+struct reweight_options {
+  weight_scheme scheme = weight_scheme::linear;
+  double alpha = 1.0;  ///< linear
+  double tau = 0.2;    ///< softmax temperature
+  double gamma = 1.0;  ///< power exponent
+  double w_min = 1e-3; ///< power floor
+  weight_normalisation normalisation = weight_normalisation::self_normalised;
+  double additive_lambda = 0.0;  ///< ADDITIVE: + lambda * mean d (needs output_vector::expected)
+};
+
+struct weighted_loss {
+  double loss = 0;
+  std::vector<double> coefficients;  ///< dL/dce_i (the weights as applied)
+  std::vector<double> weights;       ///< the weights rescaled to mean 1 (for reporting)
+  bool empty = false;                ///< no item: L = 0, nothing to update
+  bool fell_back = false;            ///< sum of weights was 0: unweighted mean used
+};
+
+/// Combines per-item cross-entropies and (detached) distances into the loss (T8 of the spec).
+inline weighted_loss combine_weighted_loss(std::span<const double> ce, std::span<const double> d, const reweight_options& o) {
+  const char* fn = "combine_weighted_loss";
+  if (ce.size() != d.size()) beacon::detail::fail<shape_error>(fn, "d", beacon::detail::concat("size ", ce.size()), d.size());
+  if (o.scheme == weight_scheme::softmax && !(o.tau > 0)) beacon::detail::fail(fn, "tau", "> 0", o.tau);
+  if (o.scheme == weight_scheme::power && !(o.w_min >= 0)) beacon::detail::fail(fn, "w_min", ">= 0", o.w_min);
+  weighted_loss r;
+  const std::size_t n = ce.size();
+  if (n == 0) {
+    r.empty = true;
+    return r;
+  }
+  std::vector<double> w(n);
+  switch (o.scheme) {
+    case weight_scheme::linear:
+      for (std::size_t i = 0; i < n; ++i) w[i] = 1.0 + o.alpha * d[i];
+      break;
+    case weight_scheme::softmax: {
+      const double m = *std::max_element(d.begin(), d.end());
+      double s = 0;
+      for (std::size_t i = 0; i < n; ++i) s += w[i] = std::exp((d[i] - m) / o.tau);
+      for (auto& v : w) v = static_cast<double>(n) * v / s;
+      break;
+    }
+    case weight_scheme::power:
+      for (std::size_t i = 0; i < n; ++i) w[i] = std::max(std::pow(d[i], o.gamma), o.w_min);
+      break;
+  }
+  double sum_w = 0;
+  for (double v : w) sum_w += v;
+  if (!(sum_w > 0)) {
+    std::fill(w.begin(), w.end(), 1.0);
+    sum_w = static_cast<double>(n);
+    r.fell_back = true;
+  }
+  const double denom = o.normalisation == weight_normalisation::self_normalised ? sum_w : static_cast<double>(n);
+  double mean_d = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    r.coefficients.push_back(w[i] / denom);
+    r.weights.push_back(w[i] * static_cast<double>(n) / sum_w);
+    r.loss += r.coefficients.back() * ce[i];
+    mean_d += d[i] / static_cast<double>(n);
+  }
+  r.loss += o.additive_lambda * mean_d;
+  return r;
+}
+
+struct semantic_ce_result {
+  weighted_loss combined;        ///< loss, coefficients, weights, flags
+  std::vector<double> ce;        ///< per item (or answer token)
+  std::vector<double> distance;  ///< per item (or answer token), detached
+};
+
+/// The full loss on logits. logits: (B*L) x V (row b*L + l predicts token targets[b*L + l]);
+/// answer_mask: B x L (nonzero = an answer token: prompt tokens are masked out); E: V x D frozen.
+/// Per item: ce_i = mean CE over its answer tokens; o_i = mean expected (or argmax) embedding of
+/// those rows; target vector = mean E[y] over them; d_i = d(o_i, target_i). Per token: each answer
+/// token is an item. With `grad_logits` ((B*L) x V, may be empty) the gradient dL/dlogits is
+/// written (0 on prompt rows); it is used as the probability buffer first, so no B*L x V array is
+/// materialised twice.
+template <class Z, class I, class M, class E, class G>
+semantic_ce_result semantic_cross_entropy(const cpu& be, matrix_view<Z, host_space> logits, vector_view<I, host_space> targets,
+                                          matrix_view<M, host_space> answer_mask, matrix_view<E, host_space> embedding,
+                                          const reweight_options& o, matrix_view<G, host_space> grad_logits,
+                                          loss_granularity granularity = loss_granularity::per_item,
+                                          output_vector mode = output_vector::expected, const distance_options& dist = {}) {
+  using T = std::remove_const_t<Z>;
+  const char* fn = "semantic_cross_entropy";
+  const size_type vocab = logits.cols(), dim = embedding.cols(), rows = logits.rows();
+  beacon::detail::require_extent(fn, "logits", "rows (answer_mask.rows * answer_mask.cols)", rows, answer_mask.size());
+  beacon::detail::require_extent(fn, "targets", "size (logits.rows)", targets.size(), rows);
+  beacon::detail::require_extent(fn, "embedding", "rows (logits.cols)", embedding.rows(), vocab);
+  const bool want_grad = grad_logits.rows() > 0;
+  if (want_grad) beacon::detail::require_same_shape(fn, "grad_logits", logits, grad_logits);
+  if (o.additive_lambda != 0.0 && mode != output_vector::expected)
+    beacon::detail::fail(fn, "additive_lambda", "0 unless output_vector::expected (argmax has no gradient)", o.additive_lambda);
+
+  // Answer rows and their items.
+  const size_type length = answer_mask.cols();
+  std::vector<size_type> answer_rows, item_of_row;
+  std::vector<size_type> item_size;
+  for (size_type b = 0; b < answer_mask.rows(); ++b) {
+    size_type count = 0;
+    for (size_type l = 0; l < length; ++l) {
+      if (answer_mask(b, l) == M(0)) continue;
+      const size_type r = b * length + l;
+      if (targets[r] < 0 || targets[r] >= vocab)
+        beacon::detail::fail(fn, "targets", beacon::detail::concat("token ids in [0, ", vocab, ")"), beacon::detail::concat(targets[r], " at row ", r));
+      answer_rows.push_back(r);
+      if (granularity == loss_granularity::per_token) {
+        item_of_row.push_back(static_cast<size_type>(item_size.size()));
+        item_size.push_back(1);
+      } else {
+        item_of_row.push_back(static_cast<size_type>(item_size.size()));
+      }
+      ++count;
+    }
+    if (granularity == loss_granularity::per_item) {
+      if (count == 0)
+        beacon::detail::fail(fn, "answer_mask", "at least one answer token per item", beacon::detail::concat("an empty row ", b));
+      item_size.push_back(count);
+    }
+  }
+  const auto items = static_cast<size_type>(item_size.size());
+  semantic_ce_result res;
+  res.ce.assign(static_cast<std::size_t>(items), 0.0);
+  res.distance.assign(static_cast<std::size_t>(items), 0.0);
+  if (want_grad) fill(be, G(0), grad_logits);
+
+  // Pass 1: per answer row, softmax (into the gradient buffer or a chunk buffer), CE, output vector.
+  std::vector<double> out_vec(static_cast<std::size_t>(items * dim), 0.0), tgt_vec(static_cast<std::size_t>(items * dim), 0.0);
+  std::vector<double> row_o;  // per answer row o_r = E^T p_r (needed by the additive gradient)
+  const bool additive = o.additive_lambda != 0.0;
+  if (additive) row_o.assign(answer_rows.size() * static_cast<std::size_t>(dim), 0.0);
+  const size_type chunk = std::max<size_type>(1, static_cast<size_type>((std::size_t{32} << 20) / (sizeof(T) * static_cast<std::size_t>(std::max<size_type>(vocab, 1)))));
+  std::vector<T> prob_chunk, o_chunk;
+  std::vector<double> row_ce(answer_rows.size());
+  size_type bad = beacon::detail::no_bad_row;
+  for (std::size_t first = 0; first < answer_rows.size(); first += static_cast<std::size_t>(chunk)) {
+    const auto n = static_cast<size_type>(std::min<std::size_t>(static_cast<std::size_t>(chunk), answer_rows.size() - first));
+    prob_chunk.resize(static_cast<std::size_t>(n * vocab));
+    o_chunk.resize(static_cast<std::size_t>(n * dim));
+    auto probs = host_matrix(prob_chunk.data(), n, vocab);
+#pragma omp parallel for num_threads(be.threads_for(n * vocab)) schedule(static) reduction(min : bad)
+    for (size_type i = 0; i < n; ++i) {
+      const size_type r = answer_rows[first + static_cast<std::size_t>(i)];
+      const auto* z = logits.row(r);
+      double m = -std::numeric_limits<double>::infinity();
+      bool finite = true;
+      for (size_type v = 0; v < vocab; ++v) {
+        finite &= std::isfinite(static_cast<double>(z[v]));
+        m = std::max(m, static_cast<double>(z[v]));
+      }
+      if (!finite) {
+        bad = std::min(bad, r);
+        continue;
+      }
+      double s = 0;
+      for (size_type v = 0; v < vocab; ++v) s += std::exp(static_cast<double>(z[v]) - m);
+      const double log_s = std::log(s);
+      row_ce[first + static_cast<std::size_t>(i)] = m + log_s - static_cast<double>(z[targets[r]]);
+      for (size_type v = 0; v < vocab; ++v) probs(i, v) = static_cast<T>(std::exp(static_cast<double>(z[v]) - m - log_s));
+    }
+    if (bad != beacon::detail::no_bad_row) break;
+    auto ov = host_matrix(o_chunk.data(), n, dim);
+    if (mode == output_vector::expected) {
+      gemm(be, transpose::no, transpose::no, T(1), matrix_view<const T, host_space>(probs), embedding, T(0), ov);
+    } else {
+      for (size_type i = 0; i < n; ++i) {
+        const index_type best = beacon::detail::row_arg_extreme(logits.row(answer_rows[first + static_cast<std::size_t>(i)]), vocab, true);
+        for (size_type j = 0; j < dim; ++j) ov(i, j) = static_cast<T>(embedding(best, j));
+      }
+    }
+    for (size_type i = 0; i < n; ++i) {
+      const std::size_t a = first + static_cast<std::size_t>(i);
+      const size_type r = answer_rows[a], item = item_of_row[a];
+      res.ce[static_cast<std::size_t>(item)] += row_ce[a];  // summed in row order, divided by the item size below
+      for (size_type j = 0; j < dim; ++j) {
+        out_vec[static_cast<std::size_t>(item * dim + j)] += static_cast<double>(ov(i, j));
+        tgt_vec[static_cast<std::size_t>(item * dim + j)] += static_cast<double>(embedding(targets[r], j));
+        if (additive) row_o[a * static_cast<std::size_t>(dim) + static_cast<std::size_t>(j)] = static_cast<double>(ov(i, j));
+      }
+      if (want_grad)
+        for (size_type v = 0; v < vocab; ++v) grad_logits(r, v) = static_cast<G>(probs(i, v));
+    }
+  }
+  if (bad != beacon::detail::no_bad_row)
+    beacon::detail::fail(fn, "logits", "finite values on answer rows", beacon::detail::concat("a NaN or Inf in row ", bad));
+  for (size_type item = 0; item < items; ++item) {
+    const double m = static_cast<double>(item_size[static_cast<std::size_t>(item)]);
+    res.ce[static_cast<std::size_t>(item)] /= m;
+    for (size_type j = 0; j < dim; ++j) {
+      out_vec[static_cast<std::size_t>(item * dim + j)] /= m;
+      tgt_vec[static_cast<std::size_t>(item * dim + j)] /= m;
+    }
+    res.distance[static_cast<std::size_t>(item)] =
+        semantic_distance(out_vec.data() + item * dim, tgt_vec.data() + item * dim, dim, dist);
+  }
+  res.combined = combine_weighted_loss(res.ce, res.distance, o);
+  if (!want_grad || items == 0) return res;
+
+  // Pass 2: the gradient in place. CE part: c_i / m_i (p - onehot). ADDITIVE part:
+  // (lambda / items) (1 / m_i) p (E g_i - o_r . g_i), g_i = dd/do at item i.
+  std::vector<double> g(additive ? static_cast<std::size_t>(items * dim) : 0);
+  if (additive)
+    for (size_type item = 0; item < items; ++item)
+      semantic_distance_gradient(out_vec.data() + item * dim, tgt_vec.data() + item * dim, dim, g.data() + item * dim, dist);
+  std::vector<double> eg(additive ? static_cast<std::size_t>(vocab) : 0);
+  for (std::size_t a = 0; a < answer_rows.size(); ++a) {
+    const size_type r = answer_rows[a], item = item_of_row[a];
+    const double m = static_cast<double>(item_size[static_cast<std::size_t>(item)]);
+    const double c = res.combined.coefficients[static_cast<std::size_t>(item)] / m;
+    G* gr = grad_logits.row(r);
+    if (additive) {
+      const double* gi = g.data() + item * dim;
+      double og = 0;
+      for (size_type j = 0; j < dim; ++j) og += row_o[a * static_cast<std::size_t>(dim) + static_cast<std::size_t>(j)] * gi[j];
+      const double scale = o.additive_lambda / static_cast<double>(items) / m;
+      for (size_type v = 0; v < vocab; ++v) {
+        double e_dot_g = 0;
+        for (size_type j = 0; j < dim; ++j) e_dot_g += static_cast<double>(embedding(v, j)) * gi[j];
+        const double p = static_cast<double>(gr[v]);
+        gr[v] = static_cast<G>(c * p + scale * p * (e_dot_g - og));
+      }
+    } else {
+      for (size_type v = 0; v < vocab; ++v) gr[v] = static_cast<G>(c * static_cast<double>(gr[v]));
+    }
+    gr[targets[r]] = static_cast<G>(static_cast<double>(gr[targets[r]]) - c);
+  }
+  return res;
+}
+
+}  // namespace beacon::semantic
