@@ -1,0 +1,100 @@
+#pragma once
+// Routing vocabulary shared by the router policies: top-k as a type, gate normalisation, the
+// routing result, and the softmax / top-k / gate-gradient math both routers use.
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "../core/eigen.hpp"
+#include "parameter.hpp"
+
+namespace beacon::moe {
+
+/// Number of experts each instance (or token) is routed to, as a type: kv_anchor_router<top_k<1>>.
+template <size_type K>
+struct top_k {
+  static_assert(K >= 1, "beacon::moe::top_k: K must be >= 1");
+  static constexpr size_type value = K;
+};
+
+enum class gate_norm {
+  softmax_all_experts,  ///< gate = softmax over every existing expert, selected, not renormalised (paper; spec A6)
+  renormalize_top_k,    ///< gates of the selected experts rescaled to sum to 1 (top-1 gate = 1: no router gradient)
+};
+
+/// Routing of B rows (instances or tokens) over t experts.
+template <class T>
+struct routing_result {
+  size_type rows = 0, experts = 0, k = 0;
+  row_matrix<T> scores, probs;       ///< B x t
+  std::vector<index_type> ids;       ///< B x k, descending probability; -1 = not routed (null route)
+  std::vector<T> gates;              ///< B x k
+  [[nodiscard]] index_type id(size_type b, size_type j) const { return ids[static_cast<std::size_t>(b * k + j)]; }
+  [[nodiscard]] T gate(size_type b, size_type j) const { return gates[static_cast<std::size_t>(b * k + j)]; }
+};
+
+namespace detail {
+
+/// probs = softmax(scores) per row (max-subtracted), then top-k ids (ties to the lower index) and
+/// gates under `norm`. k is clipped to the number of experts.
+template <class T>
+void select(routing_result<T>& r, size_type k, gate_norm norm) {
+  const size_type t = r.scores.cols();
+  r.rows = r.scores.rows();
+  r.experts = t;
+  r.k = std::min(k, t);
+  r.probs.resize(r.rows, t);
+  r.ids.assign(static_cast<std::size_t>(r.rows * r.k), -1);
+  r.gates.assign(static_cast<std::size_t>(r.rows * r.k), T(0));
+  for (size_type b = 0; b < r.rows; ++b) {
+    const T m = r.scores.row(b).maxCoeff();
+    T sum = 0;
+    for (size_type i = 0; i < t; ++i) sum += r.probs(b, i) = std::exp(r.scores(b, i) - m);
+    r.probs.row(b) /= sum;
+    std::vector<index_type> order(static_cast<std::size_t>(t));
+    for (size_type i = 0; i < t; ++i) order[static_cast<std::size_t>(i)] = static_cast<index_type>(i);
+    std::stable_sort(order.begin(), order.end(), [&](index_type a, index_type c) { return r.probs(b, a) > r.probs(b, c); });
+    T selected = 0;
+    for (size_type j = 0; j < r.k; ++j) selected += r.probs(b, order[static_cast<std::size_t>(j)]);
+    for (size_type j = 0; j < r.k; ++j) {
+      const index_type e = order[static_cast<std::size_t>(j)];
+      r.ids[static_cast<std::size_t>(b * r.k + j)] = e;
+      r.gates[static_cast<std::size_t>(b * r.k + j)] = norm == gate_norm::renormalize_top_k ? r.probs(b, e) / selected : r.probs(b, e);
+    }
+  }
+}
+
+/// dL/dscores from dL/dgates (B x k) through the gate normalisation and the softmax.
+template <class T>
+row_matrix<T> score_gradient(const routing_result<T>& r, const std::vector<T>& dgates, gate_norm norm) {
+  row_matrix<T> dp = row_matrix<T>::Zero(r.rows, r.experts);
+  for (size_type b = 0; b < r.rows; ++b) {
+    T selected = 0;
+    for (size_type j = 0; j < r.k; ++j)
+      if (r.id(b, j) >= 0) selected += r.probs(b, r.id(b, j));
+    for (size_type j = 0; j < r.k; ++j) {
+      const index_type e = r.id(b, j);
+      if (e < 0) continue;
+      const T dg = dgates[static_cast<std::size_t>(b * r.k + j)];
+      if (norm == gate_norm::softmax_all_experts) {
+        dp(b, e) += dg;
+      } else {  // g_j = p_j / S over the selected set
+        for (size_type l = 0; l < r.k; ++l) {
+          const index_type el = r.id(b, l);
+          if (el < 0) continue;
+          dp(b, el) += dg * ((e == el ? T(1) / selected : T(0)) - r.probs(b, e) / (selected * selected));
+        }
+      }
+    }
+  }
+  row_matrix<T> ds(r.rows, r.experts);
+  for (size_type b = 0; b < r.rows; ++b) {
+    const T inner = dp.row(b).dot(r.probs.row(b));
+    for (size_type i = 0; i < r.experts; ++i) ds(b, i) = r.probs(b, i) * (dp(b, i) - inner);
+  }
+  return ds;
+}
+
+}  // namespace detail
+}  // namespace beacon::moe
