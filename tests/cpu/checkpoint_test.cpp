@@ -119,7 +119,9 @@ TEST_CASE("corrupted checkpoints raise format_error: truncated, bit-flipped, ove
     REQUIRE(at != std::string::npos);
     h.replace(at, from.size(), to);
     h.resize(n, ' ');
-    std::vector<char> out(bytes.begin(), bytes.begin() + 8);
+    std::vector<char> out;
+    out.reserve(bytes.size());
+    out.insert(out.end(), bytes.begin(), bytes.begin() + 8);
     out.insert(out.end(), h.begin(), h.end());
     out.insert(out.end(), bytes.begin() + 8 + static_cast<long>(n), bytes.end());
     return out;

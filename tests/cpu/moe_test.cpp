@@ -188,13 +188,13 @@ TEST_CASE("finite-difference gradients of the SwiGLU, MLP (ReLU/SiLU/GELU) and L
 }
 
 template <class Router>
-void check_adaptor_gradients(typename Router::options opt, const char* label) {
+void check_adaptor_gradients(typename Router::options opt, const char* label, int experts = 3) {
   CAPTURE(label);
   using A = adaptor<double, Router, mlp_expert<activation::silu>>;
   const size_type d = 6, batch = 3, length = 2;
   A a(beacon::cpu{1}, {.d_model = d, .expert_hidden = 5, .router_rank = 3, .router = opt, .seed = 4});
   const row_matrix<double> e = random_matrix(batch, d, 7), x = random_matrix(batch * length, d, 8), target = random_matrix(batch * length, d, 9);
-  for (int i = 0; i < 3; ++i) a.insert_expert(expert_init<double>::random_normal(10 + i, 0.5), beacon::as_view(std::as_const(e)));
+  for (int i = 0; i < experts; ++i) a.insert_expert(expert_init<double>::random_normal(10 + i, 0.5), beacon::as_view(std::as_const(e)));
   // Give the newest expert a non-zero output layer so every path carries gradient.
   for (auto* p : a.parameters())
     if (!p->frozen)
@@ -239,6 +239,7 @@ TEST_CASE("finite-difference gradients through the whole adaptor: gates, keys an
   cosine.score = score_function::cosine;
   cosine.projection = projection_mode::per_expert_frozen;
   check_adaptor_gradients<kv_anchor_router<top_k<2>>>(cosine, "kv cosine per-expert top-2");
+  check_adaptor_gradients<kv_anchor_router<top_k<1>>>(cosine, "kv cosine per-expert top-1", 1);  // a single expert
   kv_router_options renorm;
   renorm.gate = gate_norm::renormalize_top_k;
   renorm.score = score_function::scaled_dot;

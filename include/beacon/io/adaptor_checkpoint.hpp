@@ -71,6 +71,7 @@ void save_adaptor(Adaptor& a, const std::string& path, const chunk_writer& write
   const auto& c = a.settings();
   nlohmann::json config = {{"d_model", c.d_model}, {"expert_hidden", c.expert_hidden}, {"router_rank", c.router_rank},
                            {"key_dim", c.key_dim},  {"lambda", c.lambda},               {"seed", c.seed},
+                           {"freeze_earlier_experts", c.freeze_earlier_experts},
                            {"router", detail::options_json(c.router)}};
   nlohmann::json frozen = nlohmann::json::array();
   std::vector<tensor_view_bytes> tensors;
@@ -116,6 +117,7 @@ Adaptor load_adaptor(const Backend& be, const std::string& path) {
     cfg.key_dim = j.at("key_dim").get<size_type>();
     cfg.lambda = j.at("lambda").get<double>();
     cfg.seed = j.at("seed").get<std::uint64_t>();
+    cfg.freeze_earlier_experts = j.at("freeze_earlier_experts").get<bool>();
     detail::options_from(j.at("router"), cfg.router);
     frozen = nlohmann::json::parse(meta("frozen"));
     experts = std::stoll(meta("experts"));

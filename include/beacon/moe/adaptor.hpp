@@ -45,6 +45,7 @@ class adaptor {
     double lambda = 1.0;
     typename Router::options router{};
     std::uint64_t seed = 0;
+    bool freeze_earlier_experts = true;  ///< LEMoE; false = the conventional MoE adaptor (every expert trains)
   };
 
   /// Everything a backward pass needs from the forward pass.
@@ -73,8 +74,9 @@ class adaptor {
   /// initialises the new key from `batch_instance_embeddings` (the new batch's e rows).
   size_type insert_expert(const expert_init<T>& init, matrix_view<const T, host_space> batch_instance_embeddings = {}) {
     const size_type slot = experts();
-    for (auto& e : experts_)
-      for (auto* p : e.params()) p->frozen = true;
+    if (cfg_.freeze_earlier_experts)
+      for (auto& e : experts_)
+        for (auto* p : e.params()) p->frozen = true;
     expert_state st = Expert::template make<T>({cfg_.d_model, cfg_.expert_hidden}, "expert" + std::to_string(slot) + ".");
     Expert::init(st, init, static_cast<std::uint64_t>(slot));
     experts_.push_back(std::move(st));

@@ -118,16 +118,17 @@ struct kv_anchor_router {
       beacon::detail::fail<shape_error>("kv_anchor_router::route", "instance_embeddings", beacon::detail::concat(s.d_model, " columns"), e.cols());
     c.e = e;
     c.forced = forced;
-    const size_type projections = s.opt.projection == projection_mode::shared_retrained ? 1 : t;
+    const bool shared = s.opt.projection == projection_mode::shared_retrained;
+    const size_type projections = shared ? 1 : t;
     c.z.resize(static_cast<std::size_t>(projections));
     c.v.resize(static_cast<std::size_t>(projections));
     for (size_type p = 0; p < projections; ++p)
-      project<T>(projections == 1 ? s.shared : s.per_expert[static_cast<std::size_t>(p)], e, c.z[static_cast<std::size_t>(p)],
-              c.v[static_cast<std::size_t>(p)]);
+      project<T>(shared ? s.shared : s.per_expert[static_cast<std::size_t>(p)], e, c.z[static_cast<std::size_t>(p)],
+                 c.v[static_cast<std::size_t>(p)]);
     c.route.scores.resize(e.rows(), t);
     for (size_type i = 0; i < t; ++i) {
       const auto key = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(s.keys[static_cast<std::size_t>(i)].value.data(), s.key_dim);
-      const row_matrix<T>& v = c.v[static_cast<std::size_t>(projections == 1 ? 0 : i)];
+      const row_matrix<T>& v = c.v[static_cast<std::size_t>(shared ? 0 : i)];
       for (size_type b = 0; b < e.rows(); ++b) c.route.scores(b, i) = score(s, key, v.row(b));
     }
     detail::select(c.route, k, s.opt.gate);
@@ -153,14 +154,15 @@ struct kv_anchor_router {
   static void backward(state<T>& s, const cache<T>& c, const std::vector<T>& dgates) {
     const row_matrix<T> ds = detail::score_gradient(c.route, dgates, s.opt.gate);
     const auto t = static_cast<size_type>(s.keys.size());
-    const size_type projections = s.opt.projection == projection_mode::shared_retrained ? 1 : t;
+    const bool shared = s.opt.projection == projection_mode::shared_retrained;
+    const size_type projections = shared ? 1 : t;
     std::vector<row_matrix<T>> dv(static_cast<std::size_t>(projections));
     for (auto& m : dv) m = row_matrix<T>::Zero(c.e.rows(), s.key_dim);
     for (size_type i = 0; i < t; ++i) {
       auto& key = s.keys[static_cast<std::size_t>(i)];
       const auto kv = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(key.value.data(), s.key_dim);
       auto kg = Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(key.grad.data(), s.key_dim);
-      const std::size_t p = static_cast<std::size_t>(projections == 1 ? 0 : i);
+      const std::size_t p = static_cast<std::size_t>(shared ? 0 : i);
       for (size_type b = 0; b < c.e.rows(); ++b) {
         const T g = ds(b, i);
         if (g == T(0)) continue;
@@ -171,7 +173,7 @@ struct kv_anchor_router {
       }
     }
     for (size_type p = 0; p < projections; ++p) {
-      projection<T>& q = projections == 1 ? s.shared : s.per_expert[static_cast<std::size_t>(p)];
+      projection<T>& q = shared ? s.shared : s.per_expert[static_cast<std::size_t>(p)];
       if (q.down.frozen && q.up.frozen) continue;
       const row_matrix<T>& z = c.z[static_cast<std::size_t>(p)];
       const row_matrix<T> a = z.unaryExpr([](T x) { return activate(activation::silu, x); });

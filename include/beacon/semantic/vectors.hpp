@@ -21,7 +21,7 @@ enum class pooling { mean, first };
 /// out(b) = pooled E rows of the masked tokens of sequence b (ids: B x m, mask: B x m, nonzero =
 /// counted). A sequence without a counted token is a value_error.
 template <class E, class I, class M, class T>
-void sequence_vectors(const cpu& be, matrix_view<E, host_space> embedding, matrix_view<I, host_space> ids,
+void sequence_vectors(const cpu& /*be*/, matrix_view<E, host_space> embedding, matrix_view<I, host_space> ids,
                       matrix_view<M, host_space> mask, pooling mode, matrix_view<T, host_space> out) {
   const char* fn = "sequence_vectors";
   beacon::detail::require_same_shape(fn, "mask", ids, mask);
