@@ -1,0 +1,103 @@
+// `beacon kmeans` and `beacon plan`: k-means and the editing-order planner on a .npy matrix.
+#include <beacon/beacon.hpp>
+#include <beacon/io/npy.hpp>
+#include <beacon/plan.hpp>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "cli_common.hpp"
+
+namespace beacon::cli {
+namespace {
+
+struct kmeans_args {
+  std::string input, init = "k-means++", json, backend = "cpu";
+  long long k = 8, n_init = 1, max_iter = 300, seed = 0;
+  double tol = 1e-4;
+};
+struct plan_args {
+  std::string input, order = "cluster", json;
+  long long batch = 0, seed = 0;
+};
+
+io::npy_matrix load(const std::string& path) {
+  try {
+    return io::read_npy(path);
+  } catch (const error& e) {
+    throw input_error(e.what());
+  }
+}
+
+void run_kmeans(const kmeans_args& a) {
+  if (a.backend == "cuda")
+    throw value_error("beacon kmeans: argument '--backend' expected cpu (this command is built without the CUDA backend), got cuda");
+  const auto m = load(a.input);
+  plan::kmeans_options<double> o;
+  o.clusters = a.k;
+  o.init = a.init == "random" ? plan::kmeans_init::random : (a.init == "first" ? plan::kmeans_init::first_k : plan::kmeans_init::kmeans_plus_plus);
+  o.restarts = a.n_init;
+  o.max_iterations = a.max_iter;
+  o.tolerance = a.tol;
+  o.seed = static_cast<std::uint64_t>(a.seed);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = plan::kmeans(cpu{}, host_matrix<const double>(m.values.data(), m.rows, m.cols), o);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  nlohmann::json j = {{"inertia", r.inertia}, {"iterations", r.iterations}, {"converged", r.converged}, {"seed", r.seed},
+                      {"labels", r.labels},   {"seconds", seconds}};
+  nlohmann::json centroids = nlohmann::json::array();
+  for (size_type c = 0; c < r.clusters; ++c)
+    centroids.push_back(std::vector<double>(r.centroids.begin() + c * r.dim, r.centroids.begin() + (c + 1) * r.dim));
+  j["centroids"] = centroids;
+  emit(a.json, j.dump());
+}
+
+void run_plan(const plan_args& a) {
+  const auto m = load(a.input);
+  const auto x = host_matrix<const double>(m.values.data(), m.rows, m.cols);
+  nlohmann::json j;
+  if (a.order == "random") {
+    const auto p = plan::random_edit_order(x, a.batch, static_cast<std::uint64_t>(a.seed));
+    j = {{"order", "random"}, {"batches", p.batches}, {"within", p.similarity.within}, {"between", p.similarity.between}, {"seed", p.seed}};
+  } else {
+    plan::plan_options<double> o;
+    o.batch_size = a.batch;
+    o.kmeans.seed = static_cast<std::uint64_t>(a.seed);
+    const auto p = plan::plan_edit_order(cpu{}, x, o);
+    j = {{"order", "cluster"},
+         {"batches", p.batches},
+         {"within", p.similarity.within},
+         {"between", p.similarity.between},
+         {"seed", p.seed},
+         {"kmeans", {{"clusters", p.clustering.clusters}, {"inertia", p.clustering.inertia}, {"iterations", p.clustering.iterations}}}};
+  }
+  emit(a.json, j.dump());
+}
+
+}  // namespace
+
+void add_cluster_commands(CLI::App& app) {
+  auto ka = std::make_shared<kmeans_args>();
+  auto* k = app.add_subcommand("kmeans", "k-means of the rows of a 2-D float32/float64 .npy matrix");
+  k->add_option("--input", ka->input, "N x d .npy file (float32 or float64, C order)")->required();
+  k->add_option("--k", ka->k, "number of clusters")->check(CLI::PositiveNumber);
+  k->add_option("--init", ka->init, "k-means++|random|first")->check(CLI::IsMember({"k-means++", "random", "first"}));
+  k->add_option("--n-init", ka->n_init, "restarts; the lowest inertia wins")->check(CLI::PositiveNumber);
+  k->add_option("--max-iter", ka->max_iter, "Lloyd iterations at most")->check(CLI::PositiveNumber);
+  k->add_option("--tol", ka->tol, "tolerance on the centre shift, relative to the data variance")->check(CLI::NonNegativeNumber);
+  k->add_option("--seed", ka->seed, "random seed")->check(CLI::NonNegativeNumber);
+  k->add_option("--backend", ka->backend, "cpu|cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  k->add_option("--json", ka->json, "output file (default: stdout)");
+  k->callback([ka] { run_kmeans(*ka); });
+
+  auto pa = std::make_shared<plan_args>();
+  auto* p = app.add_subcommand("plan", "Plan an editing order: batches of similar edits (LEMoE's clustering-based ordering)");
+  p->add_option("--input", pa->input, "N x d .npy file of edit embeddings")->required();
+  p->add_option("--batch", pa->batch, "edits per editing step")->required()->check(CLI::PositiveNumber);
+  p->add_option("--order", pa->order, "cluster|random")->check(CLI::IsMember({"cluster", "random"}));
+  p->add_option("--seed", pa->seed, "random seed")->check(CLI::NonNegativeNumber);
+  p->add_option("--json", pa->json, "output file (default: stdout)");
+  p->callback([pa] { run_plan(*pa); });
+}
+
+}  // namespace beacon::cli

@@ -1,0 +1,37 @@
+// The `beacon` command: lifelong-editing benchmark and tools over the beacon library.
+//   beacon schedule | kmeans | plan | inspect   (see `beacon <command> --help`)
+// Exit codes: 0 success, 1 unreadable or corrupt input, 2 bad usage.
+#include <beacon/core/error.hpp>
+
+#include "cli_common.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"beacon: lifelong model editing (LEMoE), semantic PEFT losses and entropy-aware diffusion schedules"};
+  app.require_subcommand(1);
+  beacon::cli::add_schedule_command(app);
+  beacon::cli::add_cluster_commands(app);
+  beacon::cli::add_inspect_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "beacon: error: " << e.what() << " (run with --help)\n";
+    return 2;
+  } catch (const beacon::cli::input_error& e) {
+    std::cerr << "beacon: " << e.what() << "\n";
+    return 1;
+  } catch (const beacon::value_error& e) {  // a bad value for an option
+    std::cerr << "beacon: error: " << e.what() << "\n";
+    return 2;
+  } catch (const beacon::shape_error& e) {
+    std::cerr << "beacon: error: " << e.what() << "\n";
+    return 2;
+  } catch (const beacon::error& e) {  // unreadable or corrupt input (format_error, I/O)
+    std::cerr << "beacon: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,148 @@
+// Contract tests of the `beacon` command: each subcommand's JSON (parsed), CSV/SVG, error exits.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <beacon/io/adaptor_checkpoint.hpp>
+#include <beacon/io/npy.hpp>
+#include <beacon/moe.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <sys/wait.h>
+
+namespace {
+struct result {
+  int code;
+  std::string out;
+};
+result run(const std::string& args) {
+  const std::string cmd = std::string(BEACON_CLI) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (p && std::fgets(buf, sizeof buf, p)) out += buf;
+  const int status = p ? ::pclose(p) : -1;
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+std::string scratch(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / ("beacon-cli-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  return (dir / name).string();
+}
+}  // namespace
+
+TEST_CASE("schedule: JSON buffers with 17 significant digits, spot values of the spec") {
+  const auto r = run("schedule --kind sqrt --steps 2000");
+  REQUIRE(r.code == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j["kind"] == "sqrt");
+  CHECK(j["steps"] == 2000);
+  for (const char* k : {"betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod",
+                        "posterior_variance", "posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2"})
+    CHECK(j[k].size() == 2000);
+  CHECK(j["alphas_cumprod"][1999].get<double>() == doctest::Approx(2.0204040808180702e-07).epsilon(1e-15));
+  CHECK(r.out.find("0.98535868946683669") != std::string::npos);  // printed with 17 significant digits
+}
+
+TEST_CASE("schedule: info per token from a sentence or e values, CSV and SVG") {
+  auto r = run("schedule --kind info --steps 10 --e 0.5351,-0.4649");
+  REQUIRE(r.code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  REQUIRE(j["tokens"].size() == 2);
+  CHECK(j["tokens"][0]["alphas_cumprod"][4].get<double>() == doctest::Approx(0.5 + 0.5 * 0.5351).epsilon(1e-12));
+  r = run("schedule --kind info --steps 100 --sentence \"the geologist went to the school\"");
+  REQUIRE(r.code == 0);
+  j = nlohmann::json::parse(r.out);
+  REQUIRE(j["tokens"].size() == 6);
+  CHECK(j["tokens"][0]["token"] == "the");
+  CHECK(j["tokens"][1]["e"].get<double>() > j["tokens"][0]["e"].get<double>());  // "geologist" is rarer than "the"
+  r = run("schedule --kind cosine --steps 5 --format csv");
+  REQUIRE(r.code == 0);
+  CHECK(r.out.rfind("k,betas,alphas_cumprod", 0) == 0);
+  CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 6);
+  const std::string svg = scratch("s.svg");
+  r = run("schedule --kind info --steps 50 --e 0.5,-0.5 --format svg --out " + svg);
+  REQUIRE(r.code == 0);
+  std::ifstream in(svg);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(text.find("<svg") != std::string::npos);
+  CHECK(std::count(text.begin(), text.end(), 'p') > 0);
+  CHECK(text.find("polyline") != std::string::npos);
+}
+
+TEST_CASE("schedule: bad usage exits 2 with a one-line error") {
+  for (const char* args : {"schedule --kind bogus", "schedule --kind linear --steps 10", "schedule --steps -3", "schedule --nope",
+                           "schedule --kind sqrt --e 0.1", "frobnicate"}) {
+    CAPTURE(args);
+    const auto r = run(args);
+    CHECK(r.code == 2);
+    CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+  }
+  CHECK(run("schedule --help").code == 0);
+}
+
+TEST_CASE("kmeans and plan: JSON contract, and unreadable or wrong .npy inputs exit 1") {
+  std::vector<float> x;
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < 20; ++i) x.insert(x.end(), {float(10 * c) + 0.01f * float(i), float(-5 * c), 1.0f});
+  const std::string path = scratch("x.npy");
+  beacon::io::write_npy(path, x, 60, 3);
+  auto r = run("kmeans --input " + path + " --k 3 --seed 2");
+  REQUIRE(r.code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["labels"].size() == 60);
+  CHECK(j["centroids"].size() == 3);
+  CHECK(j["centroids"][0].size() == 3);
+  CHECK(j["inertia"].get<double>() >= 0);
+  CHECK(j["iterations"].get<int>() >= 1);
+  CHECK(j.contains("seconds"));
+  r = run("plan --input " + path + " --batch 20");
+  REQUIRE(r.code == 0);
+  j = nlohmann::json::parse(r.out);
+  CHECK(j["batches"].size() == 3);
+  CHECK(j["within"].get<double>() > j["between"].get<double>());
+  CHECK(j["kmeans"]["clusters"] == 3);
+  r = run("plan --input " + path + " --batch 20 --order random --seed 4");
+  REQUIRE(r.code == 0);
+  CHECK(nlohmann::json::parse(r.out)["order"] == "random");
+  CHECK(run("kmeans --input /nonexistent.npy --k 2").code == 1);
+  const std::string junk = scratch("junk.npy");
+  std::ofstream(junk) << "not a numpy file";
+  CHECK(run("kmeans --input " + junk + " --k 2").code == 1);
+  CHECK(run("kmeans --input " + path + " --k 0").code == 2);
+  CHECK(run("kmeans --input " + path + " --k 61").code == 2);
+  CHECK(run("plan --input " + path).code == 2);
+}
+
+TEST_CASE("inspect: experts, keys, config and checksum status of a checkpoint") {
+  using A = beacon::moe::adaptor<float, beacon::moe::kv_anchor_router<beacon::moe::top_k<1>>, beacon::moe::swiglu_expert>;
+  A a(beacon::cpu{1}, {.d_model = 4, .expert_hidden = 3});
+  beacon::row_matrix<float> e = beacon::row_matrix<float>::Random(2, 4);
+  a.insert_expert(beacon::moe::expert_init<float>::random_normal(1), beacon::as_view(std::as_const(e)));
+  a.insert_expert(beacon::moe::expert_init<float>::random_normal(2), beacon::as_view(std::as_const(e)));
+  const std::string path = scratch("a.safetensors");
+  beacon::io::save_adaptor(a, path);
+  auto r = run("inspect --json " + path);
+  REQUIRE(r.code == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j["experts"] == 2);
+  CHECK(j["checksum"]["status"] == "ok");
+  CHECK(j["keys"].size() == 2);
+  CHECK(j["keys"][0]["frozen"] == true);
+  CHECK(j["keys"][1]["frozen"] == false);
+  CHECK(j["config"]["d_model"] == 4);
+  r = run("inspect " + path);
+  CHECK(r.code == 0);
+  CHECK(r.out.find("checksum ok") != std::string::npos);
+  // Flip a data byte: inspect reports the mismatch and exits 1.
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(-2, std::ios::end);
+  f.put('\x7f');
+  f.close();
+  r = run("inspect " + path);
+  CHECK(r.code == 1);
+  CHECK(r.out.find("mismatch") != std::string::npos);
+  CHECK(run("inspect /nonexistent.safetensors").code == 1);
+}
