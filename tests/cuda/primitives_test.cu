@@ -370,8 +370,9 @@ TEST_CASE("empty inputs launch nothing and raise nothing") {
   beacon::normalize_rows(be, none, out);
   beacon::gather_rows(be, none, beacon::device_vector<const index_type>(nullptr, 0), out);
   beacon::scatter_rows(be, none, beacon::device_vector<const index_type>(nullptr, 0), out);
-  beacon::gemm(be, transpose::no, transpose::no, 1.0f, beacon::device_matrix<const float>(nullptr, 0, 3),
-               beacon::device_matrix<const float>(nullptr, 3, 5), 0.0f, out);
+  beacon::device_buffer<float> b35(3 * 5);
+  beacon::gemm(be, transpose::no, transpose::no, 1.0f, beacon::device_matrix<const float>(nullptr, 0, 3), dmat(std::as_const(b35), 3, 5),
+               0.0f, out);
   beacon::masked_mean_pool(be, none, beacon::device_matrix<const float>(nullptr, 0, 4), out);
   auto offsets = to_device(std::vector<index_type>{5});
   beacon::group_rows_by_key(be, beacon::device_vector<const index_type>(nullptr, 0), 0, dvec(offsets), ivec);
@@ -409,7 +410,8 @@ TEST_CASE("shape errors: the same exception and message as the CPU backend") {
 
   const auto same = [](const std::string& got, const std::string& want) {
     CAPTURE(want);
-    CHECK(got.rfind("shape_error: ", 0) == 0 || got.rfind("value_error: ", 0) == 0);
+    const bool beacon_error = got.rfind("shape_error: ", 0) == 0 || got.rfind("value_error: ", 0) == 0;
+    CHECK(beacon_error);
     CHECK(got == want);
   };
   same(error_of([&] { beacon::gemm(be, transpose::no, transpose::no, 1.0f, dcm(4, 3), dcm(5, 2), 0.0f, dm(4, 2)); }),

@@ -12,7 +12,9 @@
 // The backend binds to the device current at construction; keep that device current while using
 // it. The stream belongs to the caller and must outlive the backend and all its copies. Copies
 // share the cuBLAS handle and scratch (as beacon::cpu copies share theirs), so one backend object
-// serves one calling thread at a time.
+// serves one calling thread at a time. Creating one is not free (cublasCreate) and destroying the
+// last copy synchronises the device (cublasDestroy does): keep one backend per stream and reuse it.
+// Beacon's headers need no special nvcc flags and do not include Eigen.
 
 #if !defined(__CUDACC__)
 #error "beacon/backend/cuda headers contain CUDA kernels: include them from a .cu file compiled by nvcc"

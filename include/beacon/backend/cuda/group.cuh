@@ -12,13 +12,16 @@ namespace beacon {
 
 namespace detail {
 
-__global__ void __launch_bounds__(block_threads) iota_kernel(index_type* out, size_type n) {
-  for (size_type i = first_item(); i < n; i += item_step()) out[i] = static_cast<index_type>(i);
+// Kernels are templates so that a header-only library may define them in every translation unit.
+template <class I>
+__global__ void __launch_bounds__(block_threads) iota_kernel(I* out, size_type n) {
+  for (size_type i = first_item(); i < n; i += item_step()) out[i] = static_cast<I>(i);
 }
 
 /// offsets[g] = number of sorted keys < g, for g in [0, groups].
+template <class I>
 __global__ void __launch_bounds__(block_threads)
-    group_offsets_kernel(const index_type* sorted, size_type n, vector_view<index_type, device_space> offsets) {
+    group_offsets_kernel(const I* sorted, size_type n, vector_view<I, device_space> offsets) {
   for (size_type g = first_item(); g < offsets.size(); g += item_step()) {
     size_type lo = 0, hi = n;
     while (lo < hi) {
@@ -26,7 +29,7 @@ __global__ void __launch_bounds__(block_threads)
       if (static_cast<size_type>(sorted[mid]) < g) lo = mid + 1;
       else hi = mid;
     }
-    offsets[g] = static_cast<index_type>(lo);
+    offsets[g] = static_cast<I>(lo);
   }
 }
 
@@ -53,15 +56,16 @@ void group_rows_by_key(const cuda& be, vector_view<K, device_space> keys, size_t
                                                     static_cast<index_type*>(nullptr), static_cast<const index_type*>(nullptr),
                                                     static_cast<index_type*>(nullptr), n, 0, end_bit, be.stream()));
   temp_bytes = temp_bytes > 0 ? temp_bytes : 1;  // a null temp pointer would mean "query" to CUB
-  auto arena = be.primitive_scratch(
+  workspace_arena<device_space> arena = be.primitive_scratch(
       workspace_layout().add<index_type>(n).add<index_type>(n).add<std::byte>(static_cast<size_type>(temp_bytes)).bytes());
   index_type* sorted_keys = arena.take<index_type>(n).data();
   index_type* rows = arena.take<index_type>(n).data();
   std::byte* temp = arena.take<std::byte>(static_cast<size_type>(temp_bytes)).data();
   detail::iota_kernel<<<detail::grid_size(be, n, detail::block_threads), detail::block_threads, 0, be.stream()>>>(rows, n);
   detail::check_launch("group_rows_by_key");
-  BEACON_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp, temp_bytes, static_cast<const index_type*>(keys.data()), sorted_keys, rows, permutation.data(), n, 0,
-                                                    end_bit, be.stream()));
+  const index_type* keys_in = keys.data();
+  BEACON_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys_in, sorted_keys, rows, permutation.data(), n, 0, end_bit,
+                                                    be.stream()));
   detail::group_offsets_kernel<<<detail::grid_size(be, offsets.size(), detail::block_threads), detail::block_threads, 0,
                                  be.stream()>>>(sorted_keys, n, offsets);
   detail::check_launch("group_rows_by_key");

@@ -137,7 +137,7 @@ template <class In, class T>
 void sum(const cuda& be, vector_view<In, device_space> x, vector_view<T, device_space> out) {
   detail::require_extent("sum", "out", "size", out.size(), 1);
   const size_type blocks = reduce_block_count(x.size());
-  auto arena = be.primitive_scratch(workspace_layout().add<T>(blocks).bytes());
+  workspace_arena<device_space> arena = be.primitive_scratch(workspace_layout().add<T>(blocks).bytes());
   T* partial = arena.take<T>(blocks).data();
   if (blocks > 0) {
     detail::sum_blocks_kernel<<<detail::grid_size(be, blocks, 1), detail::block_threads, 0, be.stream()>>>(x, partial);
