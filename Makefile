@@ -3,6 +3,7 @@
 #   make test     ... and run the whole test suite with ctest
 #   make bench    ... and run the benchmark suite (short mode; BENCH_ARGS= for a full run)
 #   make sanitize build and run the CPU tests under ASan + UBSan in build-asan/
+#   make demo     build the `beacon` command and run the lifelong-editing benchmark + a schedule
 #   make clean    remove build/ and build-asan/
 
 BUILD      ?= build
@@ -10,7 +11,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 BENCH_ARGS ?= --benchmark_min_time=0.05
 
-.PHONY: all deps configure test bench sanitize clean
+.PHONY: all deps configure test bench sanitize demo clean
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -32,6 +33,13 @@ sanitize: deps
 	  -DBEACON_BUILD_BENCH=OFF -DBEACON_BUILD_EXAMPLES=OFF $(CMAKE_ARGS)
 	cmake --build build-asan -j $(JOBS)
 	ctest --test-dir build-asan --output-on-failure -j $(JOBS) -L unit
+
+demo: configure
+	cmake --build $(BUILD) -j $(JOBS) --target beacon_cli
+	$(BUILD)/bin/beacon edit-bench --json $(BUILD)/edit-bench.json --svg $(BUILD)/edit-bench.svg
+	$(BUILD)/bin/beacon schedule --kind info --steps 2000 \
+	  --sentence "what university did the geologist attend" --format svg --out $(BUILD)/schedule.svg
+	@echo "pictures: $(BUILD)/edit-bench.svg (methods) and $(BUILD)/schedule.svg (per-token alpha_bar); results: $(BUILD)/edit-bench.json"
 
 clean:
 	rm -rf $(BUILD) build-asan
