@@ -24,14 +24,23 @@ struct distance_options {
 };
 
 /// cos(u, v) with the chosen clamp, accumulated in double.
+namespace detail {
+/// u.v, |u|^2 and |v|^2 in one pass, in double.
 template <class U, class V>
-double cosine_similarity(const U* u, const V* v, size_type n, const distance_options& o = {}) {
-  double dot = 0, uu = 0, vv = 0;
+void dot_and_norms(const U* u, const V* v, size_type n, double& dot, double& uu, double& vv) {
+  dot = uu = vv = 0;
   for (size_type j = 0; j < n; ++j) {
     dot += static_cast<double>(u[j]) * static_cast<double>(v[j]);
     uu += static_cast<double>(u[j]) * static_cast<double>(u[j]);
     vv += static_cast<double>(v[j]) * static_cast<double>(v[j]);
   }
+}
+}  // namespace detail
+
+template <class U, class V>
+double cosine_similarity(const U* u, const V* v, size_type n, const distance_options& o = {}) {
+  double dot, uu, vv;
+  detail::dot_and_norms(u, v, n, dot, uu, vv);
   const double nu = std::sqrt(uu), nv = std::sqrt(vv);
   const double denom = o.clamp == cosine_clamp::per_norm ? std::max(nu, o.eps) * std::max(nv, o.eps) : std::max(nu * nv, o.eps);
   return dot / denom;
@@ -59,12 +68,8 @@ double semantic_distance_gradient(const U* u, const V* v, size_type n, double* g
     for (size_type j = 0; j < n; ++j) grad[j] = d > 0 ? (static_cast<double>(u[j]) - static_cast<double>(v[j])) / d : 0.0;
     return d;
   }
-  double dot = 0, uu = 0, vv = 0;
-  for (size_type j = 0; j < n; ++j) {
-    dot += static_cast<double>(u[j]) * static_cast<double>(v[j]);
-    uu += static_cast<double>(u[j]) * static_cast<double>(u[j]);
-    vv += static_cast<double>(v[j]) * static_cast<double>(v[j]);
-  }
+  double dot, uu, vv;
+  detail::dot_and_norms(u, v, n, dot, uu, vv);
   const double nu = std::sqrt(uu), nv = std::sqrt(vv);
   double cos = 0;
   if (nu < o.eps) {  // no direction to move along: gradient 0 by definition
