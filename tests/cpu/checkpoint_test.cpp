@@ -119,11 +119,8 @@ TEST_CASE("corrupted checkpoints raise format_error: truncated, bit-flipped, ove
     REQUIRE(at != std::string::npos);
     h.replace(at, from.size(), to);
     h.resize(n, ' ');
-    std::vector<char> out;
-    out.reserve(bytes.size());
-    out.insert(out.end(), bytes.begin(), bytes.begin() + 8);
-    out.insert(out.end(), h.begin(), h.end());
-    out.insert(out.end(), bytes.begin() + 8 + static_cast<long>(n), bytes.end());
+    auto out = bytes;  // same length: the edited header is padded back to n bytes
+    std::copy(h.begin(), h.end(), out.begin() + 8);
     return out;
   };
   expect_format_error(replace("\"F32\"", "\"F16\""), "unsupported dtype");
