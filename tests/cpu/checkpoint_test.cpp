@@ -129,7 +129,8 @@ TEST_CASE("corrupted checkpoints raise format_error: truncated, bit-flipped, ove
   expect_format_error(replace("{\"__metadata__\"", "[\"__metadata__\""), "not JSON");
   expect_format_error(replace("beacon.moe.adaptor/1", "beacon.moe.adaptor/9"), "unknown format version");
   // A file that is valid safetensors but lacks a parameter.
-  std::vector<beacon::io::tensor_view_bytes> one = {beacon::io::tensor_bytes("router.w_down", {3, 6}, std::vector<float>(18, 1.0f))};
+  const std::vector<float> ones(18, 1.0f);
+  std::vector<beacon::io::tensor_view_bytes> one = {beacon::io::tensor_bytes("router.w_down", {3, 6}, ones)};
   const auto small = beacon::io::serialize_safetensors({{"format", "beacon.moe.adaptor/1"}}, one);
   std::vector<char> as_chars(small.size());
   std::memcpy(as_chars.data(), small.data(), small.size());

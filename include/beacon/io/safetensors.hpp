@@ -191,6 +191,9 @@ template <class T>
 tensor_view_bytes tensor_bytes(std::string name, std::vector<std::int64_t> shape, const std::vector<T>& values) {
   return {std::move(name), dtype_of<T>(), std::move(shape), std::as_bytes(std::span<const T>(values))};
 }
+/// The view would outlive a temporary vector: keep the values alive instead.
+template <class T>
+tensor_view_bytes tensor_bytes(std::string, std::vector<std::int64_t>, const std::vector<T>&&) = delete;
 
 /// The file image: header (padded with spaces to a multiple of 8) then the tensors in order.
 inline std::vector<std::byte> serialize_safetensors(const std::map<std::string, std::string>& metadata,
