@@ -81,5 +81,8 @@ inline std::vector<std::string> tokenize(const std::string& text) {
 void add_schedule_command(CLI::App& app);
 void add_cluster_commands(CLI::App& app);
 void add_inspect_command(CLI::App& app);
+namespace edit_bench {
+void add_edit_bench_command(CLI::App& app);
+}
 
 }  // namespace beacon::cli

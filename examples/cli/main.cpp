@@ -1,5 +1,5 @@
 // The `beacon` command: lifelong-editing benchmark and tools over the beacon library.
-//   beacon schedule | kmeans | plan | inspect   (see `beacon <command> --help`)
+//   beacon schedule | kmeans | plan | inspect | edit-bench   (see `beacon <command> --help`)
 // Exit codes: 0 success, 1 unreadable or corrupt input, 2 bad usage.
 #include <beacon/core/error.hpp>
 
@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   beacon::cli::add_schedule_command(app);
   beacon::cli::add_cluster_commands(app);
   beacon::cli::add_inspect_command(app);
+  beacon::cli::edit_bench::add_edit_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

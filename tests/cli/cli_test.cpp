@@ -146,3 +146,84 @@ TEST_CASE("inspect: experts, keys, config and checksum status of a checkpoint") 
   CHECK(r.out.find("mismatch") != std::string::npos);
   CHECK(run("inspect /nonexistent.safetensors").code == 1);
 }
+
+TEST_CASE("edit-bench: metrics in [0, 1], deterministic for a seed, SVG and checkpoint") {
+  const std::string j1 = scratch("eb1.json"), j2 = scratch("eb2.json"), svg = scratch("eb.svg"), ckpt = scratch("eb.safetensors");
+  const std::string args = "edit-bench --quiet --edits 50 --steps 2 --methods ft,moe,lemoe,lemoe+anchors --max-iters 40 --seed 3";
+  auto r = run(args + " --json " + j1 + " --svg " + svg + " --save " + ckpt);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("lemoe+anchors") != std::string::npos);  // the table
+  std::ifstream in1(j1);
+  const auto a = nlohmann::json::parse(in1);
+  CHECK(a["config"]["edits"] == 50);
+  CHECK(a["config"]["steps"] == 2);
+  CHECK(a["base_accuracy"].get<double>() >= 0);
+  CHECK(a["base_accuracy"].get<double>() <= 1);
+  REQUIRE(a["results"].size() == 4);
+  for (const auto& res : a["results"]) {
+    CAPTURE(res.dump());
+    for (const char* k : {"rel", "gen", "loc", "avg"}) {
+      CHECK(res[k].get<double>() >= 0);
+      CHECK(res[k].get<double>() <= 1);
+    }
+    CHECK(res["avg"].get<double>() == doctest::Approx((res["rel"].get<double>() + res["gen"].get<double>() + res["loc"].get<double>()) / 3));
+    if (res["method"] == "ft") CHECK(res["routing_consistency"].is_null());
+    else {
+      CHECK(res["routing_consistency"].get<double>() >= 0);
+      CHECK(res["routing_consistency"].get<double>() <= 1);
+    }
+    CHECK(res["seconds"].get<double>() >= 0);
+    CHECK(res.contains("order"));
+  }
+  // Same seed twice: identical results apart from the timings.
+  r = run(args + " --json " + j2);
+  REQUIRE(r.code == 0);
+  std::ifstream in2(j2);
+  const auto b = nlohmann::json::parse(in2);
+  REQUIRE(b["results"].size() == a["results"].size());
+  CHECK(a["base_accuracy"] == b["base_accuracy"]);
+  for (std::size_t i = 0; i < a["results"].size(); ++i) {
+    auto x = a["results"][i], y = b["results"][i];
+    x.erase("seconds"), x.erase("total_seconds"), y.erase("seconds"), y.erase("total_seconds");
+    CHECK(x == y);
+  }
+  std::ifstream s(svg);
+  const std::string text((std::istreambuf_iterator<char>(s)), std::istreambuf_iterator<char>());
+  CHECK(text.find("<svg") != std::string::npos);
+  CHECK(text.find("<rect") != std::string::npos);
+  r = run("inspect --json " + ckpt);
+  REQUIRE(r.code == 0);
+  CHECK(nlohmann::json::parse(r.out)["experts"] == 2);
+  // Rollback protocol: two streams of 25 edits, planned order.
+  r = run("edit-bench --quiet --edits 50 --steps 2 --chunk 25 --methods ft,lemoe+anchors+plan --max-iters 20 --json " + j2);
+  REQUIRE(r.code == 0);
+  std::ifstream in3(j2);
+  const auto c = nlohmann::json::parse(in3);
+  CHECK(c["config"]["chunk"] == 25);
+  CHECK(c["config"]["streams"] == 2);
+  REQUIRE(c["results"].size() == 2);
+  CHECK(c["results"][1]["order"] == "planned");
+  CHECK(c["results"][1]["iterations"].size() == 4);
+  for (const auto& res : c["results"])
+    for (const char* k : {"rel", "gen", "loc", "avg"}) {
+      CHECK(res[k].get<double>() >= 0);
+      CHECK(res[k].get<double>() <= 1);
+    }
+}
+
+TEST_CASE("edit-bench: a --data record missing a key exits 1 naming it, bad usage exits 2") {
+  const std::string data = scratch("zsre.json");
+  std::ofstream(data) << R"([{"src": "who made x?", "pred": "a", "rephrase": "x was made by?", "alt": "b", "loc": "nq question: y", "loc_ans": "c", "extra": 1},
+                             {"src": "who made z?", "pred": "a", "rephrase": "z was made by?", "loc": "nq question: w", "loc_ans": "d"}])";
+  auto r = run("edit-bench --quiet --data " + data);
+  CHECK(r.code == 1);
+  CHECK(r.out.find("record 1") != std::string::npos);
+  CHECK(r.out.find("'alt'") != std::string::npos);
+  const std::string junk = scratch("junk.json");
+  std::ofstream(junk) << "{not json";
+  CHECK(run("edit-bench --quiet --data " + junk).code == 1);
+  CHECK(run("edit-bench --quiet --methods ft,bogus").code == 2);
+  CHECK(run("edit-bench --quiet --edits 0").code == 2);
+  CHECK(run("edit-bench --quiet --edits 10 --steps 20").code == 2);
+  CHECK(run("edit-bench --quiet --data /nonexistent.json").code == 1);
+}

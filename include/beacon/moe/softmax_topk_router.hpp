@@ -17,7 +17,7 @@
 namespace beacon::moe {
 
 struct softmax_router_options {
-  gate_norm gate = gate_norm::renormalize_top_k;
+  gate_norm gate = gate_norm::softmax_all_experts;  ///< MEMoE's TopK(softmax): renormalised top-1 would get no gradient
   double noise_std = 0.0;          ///< noisy top-k in training (0 = off)
   double load_balance_weight = 0.0;
   double init_scale = 0.0;         ///< new gate rows ~ N(0, s^2); 0 = 1/sqrt(d)

@@ -1,0 +1,677 @@
+// `beacon edit-bench`: lifelong model editing end to end. A small frozen knowledge model (token
+// embeddings -> masked mean-pool -> one residual FFN block -> output layer over answer strings) is
+// pre-trained on the original facts, then edited in S steps by fine-tuning, a conventional MoE
+// adaptor, or LEMoE variants, and scored on reliability, generality and locality.
+#include <beacon/backend/cpu.hpp>
+#include <beacon/io/adaptor_checkpoint.hpp>
+#include <beacon/moe.hpp>
+#include <beacon/plan.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <optional>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_common.hpp"
+#include "edit_bench.hpp"
+#include "svg.hpp"
+
+namespace beacon::cli::edit_bench {
+namespace {
+
+namespace moe = beacon::moe;
+using mat = row_matrix<float>;
+using ffn_t = moe::mlp_expert<moe::activation::relu>;
+using ffn_state = ffn_t::state<float>;
+using kv_adaptor = moe::adaptor<float, moe::kv_anchor_router<moe::top_k<1>>, ffn_t>;
+using gate_adaptor = moe::adaptor<float, moe::softmax_topk_router<moe::top_k<1>>, ffn_t>;
+using clock_type = std::chrono::steady_clock;
+
+const std::vector<std::string> all_methods = {"ft", "moe", "lemoe-gate", "lemoe", "lemoe+plan", "lemoe+anchors", "lemoe+anchors+plan"};
+
+struct args {
+  std::string data, json, svg, save;
+  std::vector<std::string> methods;
+  long long edits = 0, steps = 5, orders = 1, chunk = 0, max_iters = 150, pretrain_epochs = 400;
+  long long d = 128, ffn_hidden = 512, expert_hidden = 256;
+  unsigned long long seed = 0;
+  double lr = 1e-2, ft_lr = 1e-3, loss_threshold = 0.05, null_threshold = 0.5;
+  bool quiet = false;
+};
+
+double seconds_since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
+
+// ---------------------------------------------------------------- progress bar (stderr, one line)
+struct progress {
+  bool on = true;
+  double interval = ::isatty(2) ? 0.1 : 2.0;  // a log file gets fewer updates than a terminal
+  clock_type::time_point last{};
+  void show(const std::string& what, long long step, long long steps, long long it, double loss, bool force = false) {
+    if (!on) return;
+    const auto now = clock_type::now();
+    if (!force && std::chrono::duration<double>(now - last).count() < interval) return;
+    last = now;
+    const int width = 20, filled = steps > 0 ? static_cast<int>(width * step / steps) : 0;
+    std::fprintf(stderr, "\r%-22s [%s%s] step %lld/%lld  iter %4lld  loss %.4f   ", what.c_str(), std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                 std::string(static_cast<std::size_t>(width - filled), '.').c_str(), step, steps, it, loss);
+    std::fflush(stderr);
+  }
+  void clear() {
+    if (!on) return;
+    std::fprintf(stderr, "\r%80s\r", "");
+    std::fflush(stderr);
+  }
+};
+
+// ---------------------------------------------------------------- host model
+struct host_model {
+  size_type d = 0;
+  std::map<std::string, int> vocab, answer_ids;
+  std::vector<std::string> answers;
+  moe::parameter<float> emb, wout;  // V x d, A x d
+  ffn_state ffn;                    // FFN0: d -> hidden -> d
+
+  int word(const std::string& w) { return vocab.emplace(w, static_cast<int>(vocab.size())).first->second; }
+  int answer(const std::string& a) {
+    const auto [it, added] = answer_ids.emplace(a, static_cast<int>(answers.size()));
+    if (added) answers.push_back(a);
+    return it->second;
+  }
+  std::vector<int> encode(const std::string& q) {
+    std::vector<int> ids;
+    for (const auto& w : tokenize(q)) ids.push_back(word(w));
+    if (ids.empty()) ids.push_back(word("<empty>"));
+    return ids;
+  }
+  std::vector<moe::parameter<float>*> params() {
+    std::vector<moe::parameter<float>*> p = {&emb, &wout};
+    for (auto* q : ffn.params()) p.push_back(q);
+    return p;
+  }
+};
+
+using token_lists = std::vector<std::vector<int>>;
+
+/// Instance embeddings: masked mean-pool of the questions' token embeddings (rows `idx` of `toks`).
+mat pool(const host_model& h, const token_lists& toks, const std::vector<int>& idx) {
+  size_type L = 1;
+  for (int i : idx) L = std::max<size_type>(L, static_cast<size_type>(toks[static_cast<std::size_t>(i)].size()));
+  const auto n = static_cast<size_type>(idx.size());
+  mat tok = mat::Zero(n * L, h.d), mask = mat::Zero(n, L), out(n, h.d);
+  const auto E = moe::detail::mat(h.emb);
+  for (size_type b = 0; b < n; ++b) {
+    const auto& t = toks[static_cast<std::size_t>(idx[static_cast<std::size_t>(b)])];
+    for (std::size_t l = 0; l < t.size(); ++l) {
+      tok.row(b * L + static_cast<size_type>(l)) = E.row(t[l]);
+      mask(b, static_cast<size_type>(l)) = 1;
+    }
+  }
+  masked_mean_pool(cpu{1}, as_view(std::as_const(tok)), as_view(std::as_const(mask)), as_view(out));
+  return out;
+}
+
+mat ffn_forward(const ffn_state& f, const mat& x, ffn_t::cache<float>* keep = nullptr) {
+  ffn_t::cache<float> local;
+  mat y(x.rows(), x.cols());
+  ffn_t::forward<float>(f, x, y, keep ? *keep : local);
+  return y;
+}
+
+/// Mean cross-entropy of logits = H W_out^T against `y`; fills dH; counts correct argmaxes.
+double cross_entropy(const mat& H, const std::vector<int>& y, const host_model& h, mat& dH, int* correct = nullptr, mat* dlogits_out = nullptr) {
+  const auto W = moe::detail::mat(h.wout);
+  mat logits = H * W.transpose();
+  double loss = 0;
+  int ok = 0;
+  const auto n = logits.rows();
+  for (size_type b = 0; b < n; ++b) {
+    auto row = logits.row(b);
+    Eigen::Index arg = 0;
+    const float m = row.maxCoeff(&arg);
+    ok += arg == y[static_cast<std::size_t>(b)];
+    row.array() = (row.array() - m).exp();
+    const float sum = row.sum();
+    row /= sum;
+    loss -= std::log(std::max(row(y[static_cast<std::size_t>(b)]), 1e-30f));
+    row(y[static_cast<std::size_t>(b)]) -= 1.0f;
+  }
+  logits /= static_cast<float>(n);
+  dH.noalias() = logits * W;
+  if (correct) *correct = ok;
+  if (dlogits_out) *dlogits_out = std::move(logits);
+  return loss / static_cast<double>(n);
+}
+
+std::vector<int> predict(const mat& H, const host_model& h) {
+  const mat logits = H * moe::detail::mat(h.wout).transpose();
+  std::vector<int> p(static_cast<std::size_t>(H.rows()));
+  for (size_type b = 0; b < H.rows(); ++b) {
+    Eigen::Index arg = 0;
+    logits.row(b).maxCoeff(&arg);
+    p[static_cast<std::size_t>(b)] = static_cast<int>(arg);
+  }
+  return p;
+}
+
+mat rows_of(const mat& m, const std::vector<int>& idx) {
+  mat out(static_cast<size_type>(idx.size()), m.cols());
+  for (std::size_t i = 0; i < idx.size(); ++i) out.row(static_cast<size_type>(i)) = m.row(idx[i]);
+  return out;
+}
+
+struct pretrain_report {
+  long long epochs = 0;
+  double seconds = 0, accuracy = 0, src = 0, rephrase = 0, loc = 0;
+};
+
+/// Pre-trains every host weight on src -> pred, rephrase -> pred and loc -> loc_ans.
+pretrain_report pretrain(host_model& h, const token_lists& toks, const std::vector<int>& labels, const args& a, progress& bar) {
+  const auto t0 = clock_type::now();
+  const auto N = static_cast<int>(toks.size());
+  moe::adamw opt;
+  opt.lr = 5e-3;
+  opt.weight_decay = 0;
+  const int batch = 256;
+  std::vector<int> order(static_cast<std::size_t>(N));
+  std::iota(order.begin(), order.end(), 0);
+  pretrain_report r;
+  for (long long epoch = 0; epoch < a.pretrain_epochs; ++epoch) {
+    const philox_stream rng{a.seed + 77, static_cast<std::uint64_t>(epoch) << 32};
+    for (int i = N - 1; i > 0; --i) std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(static_cast<int>(rng.uniform(static_cast<std::uint64_t>(i)) * static_cast<float>(i + 1)) % (i + 1))]);
+    int correct_total = 0;
+    double loss_total = 0;
+    for (int first = 0; first < N; first += batch) {
+      const std::vector<int> idx(order.begin() + first, order.begin() + std::min(N, first + batch));
+      std::vector<int> y;
+      for (int i : idx) y.push_back(labels[static_cast<std::size_t>(i)]);
+      for (auto* p : h.params()) p->zero_grad();
+      const mat X = pool(h, toks, idx);
+      ffn_t::cache<float> cache;
+      const mat H = X + ffn_forward(h.ffn, X, &cache);
+      mat dH, dlogits;
+      int correct = 0;
+      loss_total += cross_entropy(H, y, h, dH, &correct, &dlogits) * static_cast<double>(idx.size());
+      correct_total += correct;
+      moe::detail::grad_mat(h.wout).noalias() += dlogits.transpose() * H;
+      mat dX;
+      ffn_t::backward<float>(h.ffn, X, cache, dH, &dX);
+      dX += dH;
+      auto G = moe::detail::grad_mat(h.emb);
+      for (std::size_t b = 0; b < idx.size(); ++b) {
+        const auto& t = toks[static_cast<std::size_t>(idx[b])];
+        const float inv = 1.0f / static_cast<float>(t.size());
+        for (int w : t) G.row(w) += inv * dX.row(static_cast<size_type>(b));
+      }
+      opt.next_step();
+      for (auto* p : h.params()) opt.update(*p);
+    }
+    r.epochs = epoch + 1;
+    bar.show("pre-training host", 0, 1, epoch + 1, loss_total / N);
+    if (correct_total == N) break;  // every original fact answered (during the epoch)
+  }
+  bar.clear();
+  r.seconds = seconds_since(t0);
+  return r;
+}
+
+// ---------------------------------------------------------------- editing
+struct bench {
+  const args* a = nullptr;
+  host_model* h = nullptr;
+  long long T = 0;
+  mat Xs, Xr, Xl;        // pooled frozen embeddings of src / rephrase / loc (T x d)
+  mat Hs, Hr, Hl;        // x + FFN0(x)
+  mat Es, Er, El;        // centred instance embeddings (minus the mean over the edit prompts)
+  std::vector<int> alt;  // target answer ids
+  std::vector<int> base_loc;
+};
+
+struct run_result {
+  std::string method, order;
+  double rel = 0, gen = 0, loc = 0, avg = 0, seconds = 0, total_seconds = 0;
+  std::optional<double> rc;
+  double routed_src = 1, routed_loc = 1;  // share of src / loc questions routed to some expert (null route: none)
+  std::vector<long long> iterations;
+  std::vector<double> final_loss;
+};
+
+/// Rel / Gen / Loc over the edits `idx` (rows of Hs, Hr, Hl in that order).
+void score(const bench& B, const std::vector<int>& idx, const mat& Hs, const mat& Hr, const mat& Hl, run_result& r) {
+  const auto ps = predict(Hs, *B.h), pr = predict(Hr, *B.h), pl = predict(Hl, *B.h);
+  double rel = 0, gen = 0, loc = 0;
+  for (std::size_t q = 0; q < idx.size(); ++q) {
+    const auto k = static_cast<std::size_t>(idx[q]);
+    rel += ps[q] == B.alt[k];
+    gen += pr[q] == B.alt[k];
+    loc += pl[q] == B.base_loc[k];
+  }
+  const auto n = static_cast<double>(idx.size());
+  r.rel = rel / n;
+  r.gen = gen / n;
+  r.loc = loc / n;
+  r.avg = (r.rel + r.gen + r.loc) / 3;
+}
+
+std::vector<int> flatten(const std::vector<std::vector<int>>& batches) {
+  std::vector<int> all;
+  for (const auto& b : batches) all.insert(all.end(), b.begin(), b.end());
+  return all;
+}
+
+std::vector<int> targets(const bench& B, const std::vector<int>& idx) {
+  std::vector<int> y;
+  for (int i : idx) y.push_back(B.alt[static_cast<std::size_t>(i)]);
+  return y;
+}
+
+run_result run_ft(const bench& B, const std::vector<std::vector<int>>& batches, progress& bar, const std::string& label) {
+  run_result r;
+  ffn_state f = B.h->ffn;
+  for (auto* p : f.params()) {
+    p->frozen = false;
+    std::fill(p->m.begin(), p->m.end(), 0.0f);
+    std::fill(p->v.begin(), p->v.end(), 0.0f);
+  }
+  const auto t0 = clock_type::now();
+  for (std::size_t s = 0; s < batches.size(); ++s) {
+    const mat X = rows_of(B.Xs, batches[s]);
+    const auto y = targets(B, batches[s]);
+    moe::adamw opt;
+    opt.lr = B.a->ft_lr;
+    opt.weight_decay = 0;
+    long long it = 0;
+    double loss = 0;
+    for (; it < B.a->max_iters; ++it) {
+      for (auto* p : f.params()) p->zero_grad();
+      ffn_t::cache<float> cache;
+      const mat H = X + ffn_forward(f, X, &cache);
+      mat dH;
+      loss = cross_entropy(H, y, *B.h, dH);
+      bar.show(label, static_cast<long long>(s), static_cast<long long>(batches.size()), it, loss);
+      if (loss < B.a->loss_threshold) break;
+      ffn_t::backward<float>(f, X, cache, dH, nullptr);
+      opt.next_step();
+      for (auto* p : f.params()) opt.update(*p);
+    }
+    r.iterations.push_back(it);
+    r.final_loss.push_back(loss);
+  }
+  r.total_seconds = seconds_since(t0);
+  const auto all = flatten(batches);
+  const mat Xs = rows_of(B.Xs, all), Xr = rows_of(B.Xr, all), Xl = rows_of(B.Xl, all);
+  score(B, all, Xs + ffn_forward(f, Xs), Xr + ffn_forward(f, Xr), Xl + ffn_forward(f, Xl), r);
+  return r;
+}
+
+/// Trains an adaptor over the batches. `insert_each_step`: LEMoE insertion (one new expert per step,
+/// earlier ones frozen by the adaptor's config); otherwise every expert exists from the start.
+/// `forced`: the new expert is trained with forced routing. Routing rows: E* (kv) or X* (token gate).
+template <class A>
+run_result run_adaptor(A& ad, const bench& B, const std::vector<std::vector<int>>& batches, bool insert_each_step, bool forced,
+                       const mat& Es, const mat& Er, const mat& El, progress& bar, const std::string& label) {
+  run_result r;
+  const auto S = batches.size();
+  const double scale = 1.0 / std::sqrt(static_cast<double>(B.h->d));
+  if (!insert_each_step)
+    for (std::size_t s = 0; s < S; ++s) ad.insert_expert(moe::expert_init<float>::random_normal(B.a->seed * 131 + s, scale));
+  const auto t0 = clock_type::now();
+  for (std::size_t s = 0; s < S; ++s) {
+    const mat X = rows_of(B.Xs, batches[s]), E = rows_of(Es, batches[s]), H0 = rows_of(B.Hs, batches[s]);
+    const auto y = targets(B, batches[s]);
+    if (insert_each_step) ad.insert_expert(moe::expert_init<float>::random_normal(B.a->seed * 131 + s, scale), as_view(E));
+    const size_type force = forced ? static_cast<size_type>(s) : -1;
+    moe::adamw opt;
+    opt.lr = B.a->lr;
+    opt.weight_decay = 0;
+    auto loss_fn = [&](matrix_view<const float> out, matrix_view<float> dout) {
+      const mat H = H0 + as_eigen(out);
+      mat dH;
+      const double l = cross_entropy(H, y, *B.h, dH);
+      as_eigen(dout) = dH;
+      return l;
+    };
+    long long it = 0;
+    double loss = 0;
+    for (; it < B.a->max_iters;) {
+      loss = ad.train_step(as_view(X), as_view(E), loss_fn, opt, force);
+      ++it;
+      bar.show(label, static_cast<long long>(s), static_cast<long long>(S), it, loss);
+      if (loss < B.a->loss_threshold) break;
+    }
+    r.iterations.push_back(it);
+    r.final_loss.push_back(loss);
+  }
+  r.total_seconds = seconds_since(t0);
+  auto edited = [&](const mat& X, const mat& E, const mat& H0) {
+    mat out(X.rows(), X.cols());
+    ad.forward(as_view(X), as_view(E), as_view(out));
+    return mat(H0 + out);
+  };
+  const auto all = flatten(batches);
+  score(B, all, edited(rows_of(B.Xs, all), rows_of(Es, all), rows_of(B.Hs, all)), edited(rows_of(B.Xr, all), rows_of(Er, all), rows_of(B.Hr, all)),
+        edited(rows_of(B.Xl, all), rows_of(El, all), rows_of(B.Hl, all)), r);
+  std::vector<mat> rows;
+  for (const auto& b : batches) rows.push_back(rows_of(Es, b));
+  std::vector<matrix_view<const float, host_space>> views;
+  for (const auto& m : rows) views.push_back(as_view(m));
+  r.rc = ad.routing_consistency(views);
+  auto routed = [&](const mat& E) {
+    const auto top = ad.route_top1(as_view(E));
+    return static_cast<double>(std::count_if(top.begin(), top.end(), [](index_type t) { return t >= 0; })) / static_cast<double>(top.size());
+  };
+  r.routed_src = routed(rows_of(Es, all));
+  r.routed_loc = routed(rows_of(El, all));
+  return r;
+}
+
+// ---------------------------------------------------------------- the command
+struct summary {
+  std::string method;
+  std::vector<const run_result*> runs;
+};
+
+std::pair<double, double> mean_std(const std::vector<double>& v) {
+  double m = 0, s = 0;
+  for (double x : v) m += x;
+  m /= static_cast<double>(v.size());
+  for (double x : v) s += (x - m) * (x - m);
+  return {m, v.size() > 1 ? std::sqrt(s / static_cast<double>(v.size() - 1)) : 0.0};
+}
+
+void run(const args& a) {
+  const auto t_start = clock_type::now();
+  progress bar;
+  bar.on = !a.quiet;
+  // Data.
+  std::vector<record> recs;
+  std::size_t skipped = 0;
+  const bool embedded = a.data.empty();
+  long long T = a.edits > 0 ? a.edits : (embedded ? 300 : 1000);
+  if (embedded) recs = synthetic_records(static_cast<std::size_t>(T), a.seed);
+  else recs = load_records(a.data, &skipped);
+  if (recs.empty()) throw input_error("data file '" + a.data + "' holds no usable record");
+  if (T > static_cast<long long>(recs.size())) {
+    std::fprintf(stderr, "beacon edit-bench: only %zu usable records; using --edits %zu\n", recs.size(), recs.size());
+    T = static_cast<long long>(recs.size());
+  }
+  recs.resize(static_cast<std::size_t>(T));
+  if (a.steps > T) throw value_error("beacon edit-bench: argument '--steps' expected at most --edits (" + std::to_string(T) + "), got " + std::to_string(a.steps));
+
+  // Host model: vocabulary, answers, weights.
+  host_model h;
+  h.d = a.d;
+  token_lists toks;  // [0, T) src, [T, 2T) rephrase, [2T, 3T) loc
+  std::vector<int> labels;
+  for (const auto& r : recs) toks.push_back(h.encode(r.src)), labels.push_back(h.answer(r.pred));
+  for (const auto& r : recs) toks.push_back(h.encode(r.rephrase)), labels.push_back(h.answer(r.pred));
+  for (const auto& r : recs) toks.push_back(h.encode(r.loc)), labels.push_back(h.answer(r.loc_ans));
+  std::vector<int> alt;
+  for (const auto& r : recs) alt.push_back(h.answer(r.alt));
+  const auto V = static_cast<size_type>(h.vocab.size()), A = static_cast<size_type>(h.answers.size());
+  h.emb = moe::parameter<float>("emb", {V, h.d});
+  h.wout = moe::parameter<float>("w_out", {A, h.d});
+  h.ffn = ffn_t::make<float>({h.d, a.ffn_hidden}, "ffn0.");
+  moe::detail::fill_normal(h.emb, a.seed, 1, 1.0);
+  moe::detail::fill_normal(h.wout, a.seed, 2, 1.0 / std::sqrt(static_cast<double>(h.d)));
+  moe::detail::fill_normal(h.ffn.w1, a.seed, 3, 1.0 / std::sqrt(static_cast<double>(h.d)));
+  moe::detail::fill_normal(h.ffn.w2, a.seed, 4, 1.0 / std::sqrt(static_cast<double>(a.ffn_hidden)));
+  auto pre = pretrain(h, toks, labels, a, bar);
+  for (auto* p : h.params()) p->frozen = true;
+
+  // Frozen features of the edit prompts, paraphrases and locality questions.
+  bench B;
+  B.a = &a;
+  B.h = &h;
+  B.T = T;
+  std::vector<int> idx(static_cast<std::size_t>(3 * T));
+  std::iota(idx.begin(), idx.end(), 0);
+  const mat X = pool(h, toks, idx);
+  B.Xs = X.topRows(T);
+  B.Xr = X.middleRows(T, T);
+  B.Xl = X.bottomRows(T);
+  B.Hs = B.Xs + ffn_forward(h.ffn, B.Xs);
+  B.Hr = B.Xr + ffn_forward(h.ffn, B.Xr);
+  B.Hl = B.Xl + ffn_forward(h.ffn, B.Xl);
+  const Eigen::Matrix<float, 1, Eigen::Dynamic> centre = B.Xs.colwise().mean();
+  B.Es = B.Xs.rowwise() - centre;
+  B.Er = B.Xr.rowwise() - centre;
+  B.El = B.Xl.rowwise() - centre;
+  B.alt = alt;
+  B.base_loc = predict(B.Hl, h);
+  {
+    const auto ps = predict(B.Hs, h), pr = predict(B.Hr, h);
+    double s = 0, r = 0, l = 0;
+    for (long long i = 0; i < T; ++i) {
+      const auto k = static_cast<std::size_t>(i);
+      s += ps[k] == labels[k];
+      r += pr[k] == labels[k + static_cast<std::size_t>(T)];
+      l += B.base_loc[k] == labels[k + 2 * static_cast<std::size_t>(T)];
+    }
+    pre.src = s / static_cast<double>(T);
+    pre.rephrase = r / static_cast<double>(T);
+    pre.loc = l / static_cast<double>(T);
+    pre.accuracy = (s + r + l) / (3.0 * static_cast<double>(T));
+  }
+  std::printf("host model: V = %lld words, %lld answers, d = %lld, FFN hidden %lld; pre-trained %lld epochs (%.1f s)\n", static_cast<long long>(V),
+              static_cast<long long>(A), static_cast<long long>(h.d), a.ffn_hidden, pre.epochs, pre.seconds);
+  std::printf("accuracy before editing: %.4f (src -> pred %.4f, rephrase -> pred %.4f, loc -> loc_ans %.4f)\n", pre.accuracy, pre.src,
+              pre.rephrase, pre.loc);
+  const long long per_stream = a.chunk > 0 ? std::min(a.chunk, T) : T;
+  std::printf("editing: %lld edits%s in %lld steps (batch %lld), %s\n\n", T,
+              a.chunk > 0 ? (" in streams of " + std::to_string(per_stream) + " (model reset between streams)").c_str() : "", a.steps,
+              (per_stream + a.steps - 1) / a.steps,
+              embedded ? "embedded synthetic knowledge base" : a.data.c_str());
+  std::fflush(stdout);
+
+  // Streams (--chunk: the rollback protocol; one stream of all T edits by default), and per stream the
+  // edit order: R seeded random orders, or the clustering-planned order (lemoe+plan, lemoe+anchors+plan).
+  const long long N = a.chunk > 0 ? std::min(a.chunk, T) : T;
+  if (a.steps > N) throw value_error("beacon edit-bench: argument '--steps' expected at most --chunk (" + std::to_string(N) + "), got " + std::to_string(a.steps));
+  std::vector<std::vector<int>> streams;
+  for (long long first = 0; first < T; first += N) {
+    streams.emplace_back();
+    for (long long i = first; i < std::min(T, first + N); ++i) streams.back().push_back(static_cast<int>(i));
+  }
+  const size_type batch = (N + a.steps - 1) / a.steps;
+  auto batches_for = [&](const std::vector<int>& stream, long long order, std::size_t stream_no) {
+    const mat Es = rows_of(B.Es, stream);
+    const auto b = static_cast<size_type>(std::min<long long>(batch, (static_cast<long long>(stream.size()) + a.steps - 1) / a.steps));
+    std::vector<std::vector<index_type>> local;
+    if (order < 0) {
+      plan::plan_options<float> po;
+      po.batch_size = b;
+      po.kmeans.seed = a.seed;
+      local = plan::plan_edit_order(cpu{1}, as_view(Es), po).batches;
+    } else {
+      local = plan::random_edit_order(as_view(rows_of(B.Xs, stream)), b, a.seed + 1000 + static_cast<std::uint64_t>(order) + 100000 * stream_no).batches;
+    }
+    std::vector<std::vector<int>> global;
+    for (const auto& v : local) {
+      global.emplace_back();
+      for (auto i : v) global.back().push_back(stream[static_cast<std::size_t>(i)]);
+    }
+    return global;
+  };
+
+  const std::vector<std::string> methods = a.methods.empty() ? all_methods : a.methods;
+  std::vector<run_result> results;
+  std::optional<kv_adaptor> saved;
+  std::string saved_method;
+  auto kv_config = [&](const moe::kv_router_options& o) {
+    kv_adaptor::config c;
+    c.d_model = h.d;
+    c.expert_hidden = a.expert_hidden;
+    c.router = o;
+    c.seed = a.seed;
+    return c;
+  };
+  moe::kv_router_options robust;
+  robust.projection = moe::projection_mode::per_expert_frozen;
+  robust.score = moe::score_function::cosine;
+  robust.gate = moe::gate_norm::renormalize_top_k;
+  robust.null_route = true;
+  robust.null_threshold = a.null_threshold;
+  for (const auto& m : methods) {
+    const bool planned = m == "lemoe+plan" || m == "lemoe+anchors+plan";
+    for (long long o = planned ? -1 : 0; o < (planned ? 0 : a.orders); ++o) {
+      const std::string order = o < 0 ? "planned" : "random:" + std::to_string(a.seed + 1000 + static_cast<std::uint64_t>(o));
+      run_result total;
+      double rc = 0, weight_rc = 0;
+      for (std::size_t st = 0; st < streams.size(); ++st) {
+        const auto batches = batches_for(streams[st], o, st);
+        run_result r;
+        const std::string label = m + " " + order + (streams.size() > 1 ? " #" + std::to_string(st + 1) : "");
+        if (m == "ft") {
+          r = run_ft(B, batches, bar, label);
+        } else if (m == "moe" || m == "lemoe-gate") {
+          gate_adaptor::config c;
+          c.d_model = h.d;
+          c.expert_hidden = a.expert_hidden;
+          c.router.gate = moe::gate_norm::softmax_all_experts;  // a learned gate (renormalised top-1 would have no gradient)
+          c.seed = a.seed;
+          c.freeze_earlier_experts = m == "lemoe-gate";
+          gate_adaptor ad(cpu{1}, c);
+          r = run_adaptor(ad, B, batches, m == "lemoe-gate", false, B.Xs, B.Xr, B.Xl, bar, label);
+        } else {
+          const bool anchors = m == "lemoe+anchors" || m == "lemoe+anchors+plan";
+          kv_adaptor ad(cpu{1}, kv_config(anchors ? robust : moe::kv_router_options{}));
+          // Paper-faithful LEMoE routes on the raw pooled embedding; the anchors variant on the centred one (cosine).
+          if (anchors) r = run_adaptor(ad, B, batches, true, true, B.Es, B.Er, B.El, bar, label);
+          else r = run_adaptor(ad, B, batches, true, false, B.Xs, B.Xr, B.Xl, bar, label);
+          if (!a.save.empty() && (!saved || saved_method != "lemoe" || m == "lemoe")) {
+            saved.emplace(std::move(ad));
+            saved_method = m;
+          }
+        }
+        const double w = static_cast<double>(streams[st].size()) / static_cast<double>(T);  // metrics averaged over streams, by size
+        total.rel += w * r.rel, total.gen += w * r.gen, total.loc += w * r.loc, total.avg += w * r.avg;
+        total.routed_src = (st == 0 ? 0 : total.routed_src) + w * r.routed_src;
+        total.routed_loc = (st == 0 ? 0 : total.routed_loc) + w * r.routed_loc;
+        if (r.rc) rc += w * *r.rc, weight_rc += w;
+        total.total_seconds += r.total_seconds;
+        total.iterations.insert(total.iterations.end(), r.iterations.begin(), r.iterations.end());
+        total.final_loss.insert(total.final_loss.end(), r.final_loss.begin(), r.final_loss.end());
+      }
+      bar.clear();
+      if (weight_rc > 0) total.rc = rc / weight_rc;
+      total.method = m;
+      total.order = order;
+      total.seconds = total.total_seconds / static_cast<double>(T);
+      results.push_back(std::move(total));
+    }
+  }
+
+  // Table (mean +- sample std over orders).
+  std::printf("%-19s %-16s %-15s %-15s %-15s %-15s %-15s %s\n", "method", "order", "Rel", "Gen", "Loc", "Avg", "routing", "s/edit");
+  std::vector<summary> sums;
+  for (const auto& m : methods) {
+    summary s{m, {}};
+    for (const auto& r : results)
+      if (r.method == m) s.runs.push_back(&r);
+    sums.push_back(s);
+  }
+  auto cell = [](const std::vector<double>& v) {
+    char buf[64];
+    const auto [m, s] = mean_std(v);
+    if (v.size() > 1) std::snprintf(buf, sizeof buf, "%.3f +- %.3f", m, s);
+    else std::snprintf(buf, sizeof buf, "%.3f", m);
+    return std::string(buf);
+  };
+  nlohmann::json summary_json = nlohmann::json::array();
+  std::vector<std::pair<std::string, std::vector<double>>> bars;
+  for (const auto& s : sums) {
+    std::vector<double> rel, gen, loc, avg, rc, sec;
+    for (const auto* r : s.runs) {
+      rel.push_back(r->rel), gen.push_back(r->gen), loc.push_back(r->loc), avg.push_back(r->avg), sec.push_back(r->seconds);
+      if (r->rc) rc.push_back(*r->rc);
+    }
+    const std::string order = s.runs.size() == 1 ? s.runs[0]->order : std::to_string(s.runs.size()) + " random";
+    std::printf("%-19s %-16s %-15s %-15s %-15s %-15s %-15s %.2e\n", s.method.c_str(), order.c_str(), cell(rel).c_str(), cell(gen).c_str(),
+                cell(loc).c_str(), cell(avg).c_str(), rc.empty() ? "-" : cell(rc).c_str(), mean_std(sec).first);
+    bars.emplace_back(s.method, std::vector<double>{mean_std(rel).first, mean_std(gen).first, mean_std(loc).first, mean_std(avg).first});
+    nlohmann::json js = {{"method", s.method}, {"runs", s.runs.size()}};
+    for (const auto& [k, v] : std::vector<std::pair<const char*, const std::vector<double>*>>{{"rel", &rel}, {"gen", &gen}, {"loc", &loc}, {"avg", &avg}, {"routing_consistency", &rc}}) {
+      if (v->empty()) js[k] = nullptr;
+      else js[k] = {{"mean", mean_std(*v).first}, {"std", mean_std(*v).second}};
+    }
+    summary_json.push_back(js);
+  }
+  long long capped = 0, total_steps = 0;
+  for (const auto& r : results)
+    for (auto it : r.iterations) capped += it >= a.max_iters, ++total_steps;
+  std::printf("\nsteps stopped by the iteration cap (%lld) instead of the loss threshold (%.3g): %lld of %lld\n", a.max_iters, a.loss_threshold,
+              capped, total_steps);
+
+  if (!a.json.empty()) {
+    nlohmann::json res = nlohmann::json::array();
+    for (const auto& r : results) {
+      res.push_back({{"method", r.method}, {"order", r.order}, {"rel", r.rel}, {"gen", r.gen}, {"loc", r.loc}, {"avg", r.avg},
+                     {"routing_consistency", r.rc ? nlohmann::json(*r.rc) : nlohmann::json(nullptr)}, {"seconds", r.seconds},
+                     {"total_seconds", r.total_seconds}, {"routed_src", r.rc ? nlohmann::json(r.routed_src) : nlohmann::json(nullptr)},
+                     {"routed_loc", r.rc ? nlohmann::json(r.routed_loc) : nlohmann::json(nullptr)}, {"iterations", r.iterations}, {"final_loss", r.final_loss}});
+    }
+    const nlohmann::json j = {
+        {"config",
+         {{"data", embedded ? "embedded" : a.data}, {"records_skipped", skipped}, {"edits", T}, {"steps", a.steps}, {"batch", batch}, {"chunk", a.chunk > 0 ? nlohmann::json(N) : nlohmann::json(nullptr)}, {"streams", streams.size()},
+          {"methods", methods}, {"orders", a.orders}, {"seed", a.seed}, {"d", a.d}, {"ffn_hidden", a.ffn_hidden}, {"expert_hidden", a.expert_hidden},
+          {"vocabulary", V}, {"answers", A}, {"lr", a.lr}, {"ft_lr", a.ft_lr}, {"loss_threshold", a.loss_threshold}, {"max_iters", a.max_iters},
+          {"null_threshold", a.null_threshold}, {"pretrain_epochs", pre.epochs}, {"pretrain_seconds", pre.seconds}}},
+        {"base_accuracy", pre.accuracy},
+        {"base_accuracy_detail", {{"src", pre.src}, {"rephrase", pre.rephrase}, {"loc", pre.loc}}},
+        {"results", res},
+        {"summary", summary_json},
+        {"seconds_total", seconds_since(t_start)}};
+    emit(a.json, j.dump(2));
+  }
+  if (!a.svg.empty()) {
+    svg_bar_chart chart("beacon edit-bench: " + std::to_string(T) + " edits in " + std::to_string(a.steps) + " steps (" +
+                            (embedded ? std::string("embedded") : std::string("ZsRE")) + ")",
+                        {"Rel", "Gen", "Loc", "Avg"});
+    for (auto& [m, v] : bars) chart.add_group(m, v);
+    emit(a.svg, chart.render());
+  }
+  if (!a.save.empty()) {
+    if (!saved) throw value_error("beacon edit-bench: argument '--save' expected a LEMoE method (lemoe, lemoe+plan or lemoe+anchors) in --methods");
+    io::save_adaptor(*saved, a.save);
+    std::printf("saved the final %s adaptor (%lld experts) to %s\n", saved_method.c_str(), static_cast<long long>(saved->experts()), a.save.c_str());
+  }
+}
+
+}  // namespace
+
+void add_edit_bench_command(CLI::App& app) {
+  auto a = std::make_shared<args>();
+  auto* cmd = app.add_subcommand("edit-bench", "Lifelong editing end to end: pre-train a small knowledge model, edit it (ft, moe, LEMoE variants), score Rel/Gen/Loc");
+  cmd->add_option("--data", a->data, "ZsRE-format JSON (EasyEdit/MEND records); default: an embedded synthetic knowledge base");
+  cmd->add_option("--edits", a->edits, "number of edits T (default 1000 with --data, 300 embedded)")->check(CLI::PositiveNumber);
+  cmd->add_option("--steps", a->steps, "editing steps S (batch = T/S)")->check(CLI::PositiveNumber);
+  cmd->add_option("--methods", a->methods, "comma list of ft,moe,lemoe-gate,lemoe,lemoe+plan,lemoe+anchors,lemoe+anchors+plan (default: all)")
+      ->delimiter(',')
+      ->check(CLI::IsMember(all_methods));
+  cmd->add_option("--chunk", a->chunk, "rollback protocol: streams of N edits, the model reset between streams, metrics averaged")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--orders", a->orders, "random edit orders (seeds) per method")->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", a->seed, "seed of the data generator, host model, orders and experts");
+  cmd->add_option("--max-iters", a->max_iters, "training iterations per editing step at most")->check(CLI::PositiveNumber);
+  cmd->add_option("--loss-threshold", a->loss_threshold, "stop a step's training when the batch loss is below this")->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", a->lr, "AdamW learning rate of the adaptors")->check(CLI::PositiveNumber);
+  cmd->add_option("--ft-lr", a->ft_lr, "AdamW learning rate of fine-tuning (ft)")->check(CLI::PositiveNumber);
+  cmd->add_option("--null-threshold", a->null_threshold, "lemoe+anchors: cosine below which an instance uses no expert");
+  cmd->add_option("--pretrain-epochs", a->pretrain_epochs, "host pre-training epochs at most")->check(CLI::PositiveNumber);
+  cmd->add_option("--d", a->d, "host model width d")->check(CLI::PositiveNumber);
+  cmd->add_option("--ffn-hidden", a->ffn_hidden, "host FFN hidden width")->check(CLI::PositiveNumber);
+  cmd->add_option("--expert-hidden", a->expert_hidden, "adaptor expert hidden width")->check(CLI::PositiveNumber);
+  cmd->add_option("--json", a->json, "write the results as JSON to this file ('-' = stdout)");
+  cmd->add_option("--svg", a->svg, "write a grouped bar chart (Rel/Gen/Loc/Avg per method) to this file");
+  cmd->add_option("--save", a->save, "save the final lemoe adaptor (safetensors; see `beacon inspect`)");
+  cmd->add_flag("--quiet", a->quiet, "no progress bar on stderr");
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace beacon::cli::edit_bench
