@@ -31,9 +31,11 @@ using ffn_t = moe::mlp_expert<moe::activation::relu>;
 using ffn_state = ffn_t::state<float>;
 using kv_adaptor = moe::adaptor<float, moe::kv_anchor_router<moe::top_k<1>>, ffn_t>;
 using gate_adaptor = moe::adaptor<float, moe::softmax_topk_router<moe::top_k<1>>, ffn_t>;
+using instance_adaptor = moe::adaptor<float, moe::instance_anchor_router<moe::top_k<1>>, ffn_t>;
 using clock_type = std::chrono::steady_clock;
 
-const std::vector<std::string> all_methods = {"ft", "moe", "lemoe-gate", "lemoe", "lemoe+plan", "lemoe+anchors", "lemoe+anchors+plan"};
+const std::vector<std::string> all_methods = {"ft",           "moe",          "lemoe-gate",        "lemoe",
+                                              "lemoe+plan",   "lemoe+anchors", "lemoe+anchors+plan", "lemoe+instance-anchors"};
 
 struct args {
   std::string data, json, svg, save;
@@ -529,6 +531,16 @@ void run(const args& a) {
         const std::string label = m + " " + order + (streams.size() > 1 ? " #" + std::to_string(st + 1) : "");
         if (m == "ft") {
           r = run_ft(B, batches, bar, label);
+        } else if (m == "lemoe+instance-anchors") {
+          // spec §12's robust router: every edited instance is an anchor of its expert, nearest
+          // anchor by centred cosine, null route below the threshold; the new expert trains forced.
+          instance_adaptor::config c;
+          c.d_model = h.d;
+          c.expert_hidden = a.expert_hidden;
+          c.router.threshold = a.null_threshold;
+          c.seed = a.seed;
+          instance_adaptor ad(cpu{1}, c);
+          r = run_adaptor(ad, B, batches, true, true, B.Xs, B.Xr, B.Xl, bar, label);
         } else if (m == "moe" || m == "lemoe-gate") {
           gate_adaptor::config c;
           c.d_model = h.d;
@@ -651,7 +663,7 @@ void add_edit_bench_command(CLI::App& app) {
   cmd->add_option("--data", a->data, "ZsRE-format JSON (EasyEdit/MEND records); default: an embedded synthetic knowledge base");
   cmd->add_option("--edits", a->edits, "number of edits T (default 1000 with --data, 300 embedded)")->check(CLI::PositiveNumber);
   cmd->add_option("--steps", a->steps, "editing steps S (batch = T/S)")->check(CLI::PositiveNumber);
-  cmd->add_option("--methods", a->methods, "comma list of ft,moe,lemoe-gate,lemoe,lemoe+plan,lemoe+anchors,lemoe+anchors+plan (default: all)")
+  cmd->add_option("--methods", a->methods, "comma list of ft,moe,lemoe-gate,lemoe,lemoe+plan,lemoe+anchors,lemoe+anchors+plan,lemoe+instance-anchors (default: all)")
       ->delimiter(',')
       ->check(CLI::IsMember(all_methods));
   cmd->add_option("--chunk", a->chunk, "rollback protocol: streams of N edits, the model reset between streams, metrics averaged")

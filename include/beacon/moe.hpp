@@ -4,6 +4,7 @@
 #include "moe/activation.hpp"
 #include "moe/adaptor.hpp"
 #include "moe/dispatch.hpp"
+#include "moe/instance_anchor_router.hpp"
 #include "moe/kv_anchor_router.hpp"
 #include "moe/lora_expert.hpp"
 #include "moe/mlp_expert.hpp"

@@ -362,3 +362,26 @@ TEST_CASE("routing consistency: each step's edits route to their own expert with
   CHECK(a.routing_consistency(views) == doctest::Approx(1.0));
   CHECK_THROWS_AS(A(beacon::cpu{1}, {.d_model = 0, .expert_hidden = 4}), beacon::value_error);
 }
+
+TEST_CASE("instance-anchor routing: nearest stored anchor wins, unrelated inputs get the null route, old routes never move") {
+  using A = adaptor<double, instance_anchor_router<top_k<1>>, mlp_expert<activation::relu>>;
+  A a(beacon::cpu{1}, {.d_model = 6, .expert_hidden = 4, .router = {.threshold = 0.8}});
+  std::vector<row_matrix<double>> steps;
+  for (int s = 0; s < 3; ++s) {
+    row_matrix<double> b = random_matrix(4, 6, 300 + s, 0.05);
+    b.col(s).array() += 1.0;
+    b.col(5).array() += 2.0;  // a direction shared by every edit: centring removes it
+    steps.push_back(b);
+    a.insert_expert(expert_init<double>::random_normal(1), beacon::as_view(std::as_const(steps.back())));
+    // Earlier batches still route to their own expert after every insertion.
+    std::vector<beacon::matrix_view<const double>> views;
+    for (const auto& m : steps) views.push_back(beacon::as_view(m));
+    CHECK(a.routing_consistency(views) == 1.0);
+  }
+  row_matrix<double> unrelated = row_matrix<double>::Zero(1, 6);
+  unrelated(0, 3) = 1.0;
+  unrelated(0, 5) = 2.0;
+  CHECK(a.route_top1(beacon::as_view(std::as_const(unrelated))) == std::vector<index_type>{-1});
+  CHECK(a.router().anchors.rows() == 12);
+  CHECK(a.parameters().size() == 3 * 4);  // experts only: the router has nothing to train
+}
