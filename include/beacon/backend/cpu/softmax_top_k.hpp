@@ -16,18 +16,25 @@ namespace beacon {
 
 namespace detail {
 
-/// Row max for softmax; NaN or +inf anywhere, or a row of only -inf, makes the row invalid.
+/// Row max for softmax, vectorised; NaN or +inf anywhere, or a row of only -inf, makes the row
+/// invalid. `has_masked` reports -inf entries (only those rows pay for the exact-zero select).
 template <class T>
-bool softmax_row_max(const T* x, size_type n, T& max_out) {
-  T m = -std::numeric_limits<T>::infinity();
-  bool ok = true;
-  for (size_type j = 0; j < n; ++j) {
-    const T v = x[j];
-    ok &= !(std::isnan(v) || v == std::numeric_limits<T>::infinity());
-    m = v > m ? v : m;
-  }
-  max_out = m;
-  return ok && (n == 0 || std::isfinite(m));
+bool softmax_row_max(const T* x, size_type n, T& max_out, bool& has_masked) {
+  using array = Eigen::Array<T, Eigen::Dynamic, 1>;
+  const Eigen::Map<const array> v(x, n);
+  constexpr T inf = std::numeric_limits<T>::infinity();
+  max_out = n > 0 ? v.maxCoeff() : -inf;
+  has_masked = n > 0 && (v == -inf).any();
+  const bool bad = n > 0 && (v.isNaN().any() || (v == inf).any());
+  return !bad && (n == 0 || std::isfinite(max_out));
+}
+
+/// exp(x - m) of a row into y; entries that are -inf (masks) become exactly 0 (Eigen's vectorised
+/// exp flushes them to a denormal), with the select paid only by rows that have such entries.
+template <class X, class Y, class T>
+void masked_exp(const X& x, Y& y, T m, bool has_masked) {
+  if (has_masked) y = (x > -std::numeric_limits<T>::infinity()).select((x - m).exp(), T(0));
+  else y = (x - m).exp();
 }
 
 [[noreturn]] inline void bad_softmax_row(const char* fn, size_type row) {
@@ -109,14 +116,14 @@ void row_softmax(const cpu& be, matrix_view<In, host_space> in, matrix_view<T, h
 #pragma omp parallel for num_threads(be.threads_for(in.size())) schedule(static) reduction(min : bad)
   for (size_type i = 0; i < in.rows(); ++i) {
     T m;
-    if (!detail::softmax_row_max(in.row(i), in.cols(), m)) {
+    bool masked;
+    if (!detail::softmax_row_max(in.row(i), in.cols(), m, masked)) {
       bad = std::min(bad, i);
       continue;
     }
     Eigen::Map<const array> x(in.row(i), in.cols());
     Eigen::Map<array> y(out.row(i), out.cols());
-    // Eigen's vectorised exp flushes -inf to a denormal, not 0; masked entries must be exactly 0.
-    y = (x > -std::numeric_limits<T>::infinity()).select((x - m).exp(), T(0));
+    detail::masked_exp(x, y, m, masked);
     y *= T(1) / y.sum();
   }
   if (bad != detail::no_bad_row) detail::bad_softmax_row("row_softmax", bad);
@@ -157,13 +164,14 @@ void softmax_top_k(const cpu& be, matrix_view<In, host_space> logits, size_type 
 #pragma omp for schedule(static) reduction(min : bad)
     for (size_type i = 0; i < logits.rows(); ++i) {
       T m;
-      if (!detail::softmax_row_max(logits.row(i), logits.cols(), m)) {
+      bool masked;
+      if (!detail::softmax_row_max(logits.row(i), logits.cols(), m, masked)) {
         bad = std::min(bad, i);
         continue;
       }
       detail::row_top_k_into(logits.row(i), logits.cols(), k, weights.row(i), ids.row(i), order);
       const Eigen::Map<const array> x(logits.row(i), logits.cols());
-      const T denom = (x > -std::numeric_limits<T>::infinity()).select((x - m).exp(), T(0)).sum();
+      const T denom = masked ? (x > -std::numeric_limits<T>::infinity()).select((x - m).exp(), T(0)).sum() : (x - m).exp().sum();
       T selected = T(0);
       for (size_type p = 0; p < k; ++p) {
         weights(i, p) = std::exp(weights(i, p) - m);
