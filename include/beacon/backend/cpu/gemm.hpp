@@ -11,7 +11,8 @@ namespace beacon {
 
 /// C = alpha * op(A) * op(B) + beta * C (row-major views; beta == 0 ignores C's old contents).
 /// Eigen picks its blocking from the thread count, so results are reproducible for a fixed
-/// `be.threads()`; the thread count is applied through Eigen::setNbThreads for the call.
+/// `be.threads()`; the thread count is applied through Eigen::setNbThreads for the call and the
+/// caller's setting is restored afterwards.
 template <class TA, class TB, class T>
   requires same_element<TA, T> && same_element<TB, T>
 void gemm(const cpu& be, transpose ta, transpose tb, std::type_identity_t<T> alpha, matrix_view<TA, host_space> a,
@@ -25,6 +26,10 @@ void gemm(const cpu& be, transpose ta, transpose tb, std::type_identity_t<T> alp
     else cm *= beta;
     return;
   }
+  struct restore_threads {
+    int previous = Eigen::nbThreads();
+    ~restore_threads() { Eigen::setNbThreads(previous); }
+  } restore;
   Eigen::setNbThreads(be.threads_for(c.size() * k));
   const auto am = as_eigen(a);
   const auto bm = as_eigen(b);
