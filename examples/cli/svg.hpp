@@ -20,6 +20,14 @@ inline std::string svg_escape(const std::string& s) {
   return o;
 }
 
+/// printf into a string (SVG attributes and labels are short).
+template <class... A>
+std::string fmt(const char* f, A... a) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, f, a...);
+  return buf;
+}
+
 inline const char* palette(std::size_t i) {
   static const char* colours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
   return colours[i % 10];
@@ -69,12 +77,6 @@ class svg_chart {
   }
 
  private:
-  template <class... A>
-  static std::string fmt(const char* f, A... a) {
-    char buf[256];
-    std::snprintf(buf, sizeof buf, f, a...);
-    return buf;
-  }
   struct line {
     std::string label;
     std::vector<double> ys;
@@ -127,12 +129,6 @@ class svg_bar_chart {
   }
 
  private:
-  template <class... A>
-  static std::string fmt(const char* f, A... a) {
-    char buf[256];
-    std::snprintf(buf, sizeof buf, f, a...);
-    return buf;
-  }
   struct group {
     std::string label;
     std::vector<double> values;
