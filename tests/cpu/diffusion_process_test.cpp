@@ -224,7 +224,7 @@ TEST_CASE("loss terms: hand-computed mse, tT and rounding CE, with the t = 0 tar
   const std::vector<double> x0 = {1.0, 0.5, 0.0, 2.0}, x0_hat = {0.5, 0.5, 1.0, 1.0}, clean = {1.0, 0.0, 0.0, 1.0};
   const std::vector<double> emb = {1, 0, 0, 1}, bias = {0, 0};
   const std::vector<index_type> ids = {0, 1}, t = {3, 0};
-  const auto l = diffusion_losses<double>(beacon::cpu{1}, s, t, beacon::host_matrix(x0.data(), 2, 2), beacon::host_matrix(x0_hat.data(), 2, 2),
+  const auto l = diffusion_losses(beacon::cpu{1}, s, t, beacon::host_matrix(x0.data(), 2, 2), beacon::host_matrix(x0_hat.data(), 2, 2),
                                           beacon::host_matrix(clean.data(), 2, 2), beacon::host_matrix(emb.data(), 2, 2),
                                           beacon::host_vector(bias.data(), 2), beacon::host_vector(ids.data(), 2));
   CHECK(l.mse[0] == doctest::Approx((0.25 + 0.0) / 2).epsilon(1e-15));  // target x0
@@ -236,7 +236,7 @@ TEST_CASE("loss terms: hand-computed mse, tT and rounding CE, with the t = 0 tar
   CHECK(l.decoder_nll[1] == doctest::Approx(std::log(1.0 + std::exp(2.0)) - 2.0).epsilon(1e-14));
   CHECK(l.total[1] == doctest::Approx(l.mse[1] + l.decoder_nll[1] + l.tT[1]).epsilon(1e-15));
   const std::vector<index_type> bad = {0, 2};
-  CHECK_THROWS_AS(diffusion_losses<double>(beacon::cpu{1}, s, t, beacon::host_matrix(x0.data(), 2, 2), beacon::host_matrix(x0_hat.data(), 2, 2),
+  CHECK_THROWS_AS(diffusion_losses(beacon::cpu{1}, s, t, beacon::host_matrix(x0.data(), 2, 2), beacon::host_matrix(x0_hat.data(), 2, 2),
                                            beacon::host_matrix(clean.data(), 2, 2), beacon::host_matrix(emb.data(), 2, 2),
                                            beacon::host_vector(bias.data(), 2), beacon::host_vector(bad.data(), 2)),
                   beacon::value_error);

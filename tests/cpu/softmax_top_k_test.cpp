@@ -222,3 +222,18 @@ TEST_CASE("row_argmax / row_argmin: ties to the lower index, NaN rejected, zero 
   CHECK_THROWS_AS(beacon::row_argmax(beacon::cpu{1}, beacon::host_matrix(x.data(), 2, 4), beacon::host_vector(out.data(), 1)),
                   beacon::shape_error);
 }
+
+TEST_CASE("row_logsumexp: hand values, stability for huge logits, masks, and the softmax input rules") {
+  std::vector<double> x = {0.0, std::log(2.0), std::log(3.0), 1000.0, 1000.0, -INFINITY};
+  std::vector<double> out(2);
+  beacon::row_logsumexp(beacon::cpu{1}, beacon::host_matrix<const double>(x.data(), 2, 3), beacon::host_vector(out.data(), 2));
+  CHECK(out[0] == doctest::Approx(std::log(6.0)).epsilon(1e-15));
+  CHECK(out[1] == doctest::Approx(1000.0 + std::log(2.0)).epsilon(1e-15));
+  x[1] = qnan;
+  CHECK_THROWS_AS(beacon::row_logsumexp(beacon::cpu{1}, beacon::host_matrix<const double>(x.data(), 2, 3), beacon::host_vector(out.data(), 2)),
+                  beacon::value_error);
+  CHECK_THROWS_AS(beacon::row_logsumexp(beacon::cpu{1}, beacon::host_matrix<const double>(x.data(), 2, 3), beacon::host_vector(out.data(), 1)),
+                  beacon::shape_error);
+  CHECK_THROWS_AS(beacon::row_logsumexp(beacon::cpu{1}, beacon::host_matrix<const double>(x.data(), 2, 0), beacon::host_vector(out.data(), 2)),
+                  beacon::shape_error);
+}

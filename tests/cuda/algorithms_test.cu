@@ -3,6 +3,7 @@
 // the same calls on beacon::cpu (the oracle).
 #include "support.cuh"
 
+#include <beacon/diffusion/losses.hpp>
 #include <beacon/diffusion/noising.hpp>
 #include <beacon/diffusion/rounding.hpp>
 #include <beacon/diffusion/sampler.hpp>
@@ -135,4 +136,39 @@ TEST_CASE("rounding and semantic vectors on CUDA agree with the CPU") {
   beacon::semantic::expected_embeddings(be, dmat(dz, n, vocab), dmat(de, vocab, dim), dmat(dp, n, vocab), dmat(dout, n, dim));
   const auto go = to_host(be, dout);
   for (std::size_t i = 0; i < go.size(); ++i) CHECK(go[i] == doctest::Approx(ho[i]).epsilon(1e-4));
+}
+
+TEST_CASE("row_logsumexp and the diffusion loss terms on CUDA agree with the CPU") {
+  const size_type rows = 37, cols = 300;
+  auto z = random_logits(rows * cols, 8);
+  z[5] = -INFINITY;  // a masked entry
+  std::vector<float> host(sz(rows));
+  beacon::row_logsumexp(beacon::cpu{1}, hmat(z, rows, cols), beacon::host_vector(host.data(), rows));
+  beacon::cuda be;
+  auto dz = to_device(z);
+  beacon::device_buffer<float> dout(rows);
+  beacon::row_logsumexp(be, dmat(dz, rows, cols), beacon::device_vector<float>(dout.data(), rows));
+  const auto dev = to_host(be, dout);
+  for (size_type r = 0; r < rows; ++r) CHECK(dev[sz(r)] == doctest::Approx(host[sz(r)]).epsilon(1e-5));
+
+  // Loss terms: B = 3 examples of L = 4 tokens, d = 16, V = 50.
+  const size_type batch = 3, length = 4, dim = 16, vocab = 50, n = batch * length;
+  const auto x0 = random_values<float>(n * dim, 9), xh = random_values<float>(n * dim, 10), clean = random_values<float>(n * dim, 11);
+  const auto e = random_values<float>(vocab * dim, 12), bias = random_values<float>(vocab, 13);
+  const auto ids = random_indices(n, static_cast<index_type>(vocab), 14);
+  const auto s = beacon::diffusion::make_schedule(beacon::diffusion::schedule_kind::sqrt, 100);
+  const std::vector<index_type> t = {0, 50, 99};
+  const auto cpu = beacon::diffusion::diffusion_losses(beacon::cpu{1}, s, t, hmat(x0, n, dim), hmat(xh, n, dim), hmat(clean, n, dim),
+                                                       hmat(e, vocab, dim), beacon::host_vector<const float>(bias.data(), vocab),
+                                                       beacon::host_vector<const index_type>(ids.data(), n));
+  auto dx0 = to_device(x0), dxh = to_device(xh), dcl = to_device(clean), de = to_device(e), db = to_device(bias);
+  auto dids = to_device(ids);
+  const auto gpu = beacon::diffusion::diffusion_losses(be, s, t, dmat(dx0, n, dim), dmat(dxh, n, dim), dmat(dcl, n, dim), dmat(de, vocab, dim),
+                                                       beacon::device_vector<const float>(db.data(), vocab),
+                                                       beacon::device_vector<const index_type>(dids.data(), n));
+  for (size_type b = 0; b < batch; ++b) {
+    CHECK(gpu.mse[sz(b)] == doctest::Approx(cpu.mse[sz(b)]).epsilon(1e-5));
+    CHECK(gpu.tT[sz(b)] == doctest::Approx(cpu.tT[sz(b)]).epsilon(1e-5));
+    CHECK(gpu.decoder_nll[sz(b)] == doctest::Approx(cpu.decoder_nll[sz(b)]).epsilon(1e-5));
+  }
 }

@@ -11,6 +11,7 @@
 #include <span>
 #include <vector>
 
+#include "../backend/checks.hpp"
 #include "../core/backend.hpp"
 #include "../core/workspace.hpp"
 #include "../core/philox.hpp"

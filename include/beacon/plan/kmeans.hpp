@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "../backend/nearest_row.hpp"
+#include "../backend/transfer.hpp"
 #include "../core/backend.hpp"
 #include "../core/philox.hpp"
 #include "kmeans_init.hpp"
@@ -62,19 +63,6 @@ struct kmeans_result {
 };
 
 namespace detail {
-
-template <backend B, class T>
-std::vector<std::remove_const_t<T>> download(const B& be, vector_view<T, typename B::memory_space> v) {
-  std::vector<std::remove_const_t<T>> out(static_cast<std::size_t>(v.size()));
-  copy(be, vector_view<const std::remove_const_t<T>, typename B::memory_space>(v), host_vector(out.data(), v.size()));
-  be.synchronize();
-  return out;
-}
-
-template <backend B, class T>
-void upload(const B& be, const std::vector<T>& host, vector_view<T, typename B::memory_space> dst) {
-  copy(be, host_vector<const T>(host.data(), static_cast<size_type>(host.size())), dst);
-}
 
 template <class T>
 void check_data(const char* fn, const std::vector<T>& host_x, size_type n, size_type d) {
@@ -219,7 +207,7 @@ kmeans_result<std::remove_const_t<X>> kmeans(const B& be, matrix_view<X, typenam
     bool strict = false;
     auto upload_centers = [&] {
       const std::vector<T> c(centers.begin(), centers.end());
-      detail::upload(be, c, st.centroids.view());
+      beacon::upload(be, c, st.centroids.view());
       row_dot(be, matrix_view<const T, space>(st.centroids.matrix(k, d)), matrix_view<const T, space>(st.centroids.matrix(k, d)),
               st.norms.view());
     };
@@ -238,7 +226,7 @@ kmeans_result<std::remove_const_t<X>> kmeans(const B& be, matrix_view<X, typenam
         run.inertia_history.push_back(inertia);
       }
       detail::cluster_sums(be, x, st, k, chunk_rows, opt.spherical, sums, counts);
-      const auto labels = detail::download(be, vector_view<const index_type, space>(st.labels.view()));
+      const auto labels = beacon::download(be, vector_view<const index_type, space>(st.labels.view()));
       // Empty clusters take the points farthest from their centres (scikit-learn's repair).
       std::vector<size_type> empty;
       for (size_type g = 0; g < k; ++g)
@@ -295,7 +283,7 @@ kmeans_result<std::remove_const_t<X>> kmeans(const B& be, matrix_view<X, typenam
     // Final assignment so labels match the returned centroids (unless labels already converged).
     if (!strict) assign();
     else upload_centers();
-    run.labels = detail::download(be, vector_view<const index_type, space>(st.labels.view()));
+    run.labels = beacon::download(be, vector_view<const index_type, space>(st.labels.view()));
     run.distances = detail::point_distances(be, x, st, k, chunk_rows, opt.spherical);
     run.inertia = std::accumulate(run.distances.begin(), run.distances.end(), 0.0);
     run.centroids.assign(centers.begin(), centers.end());

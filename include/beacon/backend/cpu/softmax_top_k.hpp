@@ -129,6 +129,30 @@ void row_softmax(const cpu& be, matrix_view<In, host_space> in, matrix_view<T, h
   if (bad != detail::no_bad_row) detail::bad_softmax_row("row_softmax", bad);
 }
 
+/// out[i] = log sum_j exp(in(i, j)), max-subtracted (a cross-entropy is out[i] - in(i, target)).
+/// Same input rules as row_softmax.
+template <class In, class T>
+  requires same_element<In, T>
+void row_logsumexp(const cpu& be, matrix_view<In, host_space> in, vector_view<T, host_space> out) {
+  detail::require_extent("row_logsumexp", "out", "size (in.rows)", out.size(), in.rows());
+  if (in.rows() > 0 && in.cols() == 0) detail::fail<shape_error>("row_logsumexp", "in", "at least one column", "0 columns");
+  using array = Eigen::Array<T, Eigen::Dynamic, 1>;
+  size_type bad = detail::no_bad_row;
+#pragma omp parallel for num_threads(be.threads_for(in.size())) schedule(static) reduction(min : bad)
+  for (size_type i = 0; i < in.rows(); ++i) {
+    T m;
+    bool masked;
+    if (!detail::softmax_row_max(in.row(i), in.cols(), m, masked)) {
+      bad = std::min(bad, i);
+      continue;
+    }
+    const Eigen::Map<const array> x(in.row(i), in.cols());
+    const T s = masked ? (x > -std::numeric_limits<T>::infinity()).select((x - m).exp(), T(0)).sum() : (x - m).exp().sum();
+    out[i] = m + std::log(s);
+  }
+  if (bad != detail::no_bad_row) detail::bad_softmax_row("row_logsumexp", bad);
+}
+
 /// The k largest entries of every row, descending, ties to the lower column index.
 /// k = 0 is allowed (nothing to write); k > cols is a value_error; NaN entries are a value_error.
 template <class In, class T>

@@ -56,6 +56,33 @@ __global__ void __launch_bounds__(block_threads)
   }
 }
 
+template <class In, class T>
+__global__ void __launch_bounds__(block_threads)
+    row_logsumexp_kernel(matrix_view<In, device_space> in, vector_view<T, device_space> out, int lanes) {
+  const row_group g = make_row_group(lanes);
+  const size_type cols = in.cols();
+  const T ninf = negative_infinity<T>();
+  for (size_type base = g.first; base < in.rows(); base += g.step) {
+    const size_type r = base + g.group;
+    const bool valid = r < in.rows();
+    T m = ninf;
+    if (valid)
+      for (size_type j = g.sub; j < cols; j += lanes) {
+        const T v = in(r, j);
+        m = v > m ? v : m;
+      }
+    m = group_max(m, lanes);
+    T s = T(0);
+    if (valid)
+      for (size_type j = g.sub; j < cols; j += lanes) {
+        const T v = in(r, j);
+        s += v > ninf ? device_exp(v - m) : T(0);
+      }
+    s = group_sum(s, lanes);
+    if (valid && g.sub == 0) out[r] = m + log(s);
+  }
+}
+
 /// Top-k (Softmax = false) or softmax top-k (Softmax = true) with the row in registers: lane `sub`
 /// of a group holds columns sub, sub + lanes, ..., sub + (VPT-1) * lanes (coalesced loads).
 template <int VPT, bool Softmax, class In, class T>
@@ -245,6 +272,18 @@ void row_softmax(const cuda& be, matrix_view<In, device_space> in, matrix_view<T
   const int lanes = detail::lanes_per_row(in.cols());
   detail::row_softmax_kernel<<<detail::row_group_grid(be, in.rows(), lanes), detail::block_threads, 0, be.stream()>>>(in, out, lanes);
   detail::check_launch("row_softmax");
+}
+
+/// out[i] = log sum_j exp(in(i, j)), max-subtracted. Inputs the CPU rejects are not checked.
+template <class In, class T>
+  requires same_element<In, T>
+void row_logsumexp(const cuda& be, matrix_view<In, device_space> in, vector_view<T, device_space> out) {
+  detail::require_extent("row_logsumexp", "out", "size (in.rows)", out.size(), in.rows());
+  if (in.rows() == 0) return;
+  if (in.cols() == 0) detail::fail<shape_error>("row_logsumexp", "in", "at least one column", "0 columns");
+  const int lanes = detail::lanes_per_row(in.cols());
+  detail::row_logsumexp_kernel<<<detail::row_group_grid(be, in.rows(), lanes), detail::block_threads, 0, be.stream()>>>(in, out, lanes);
+  detail::check_launch("row_logsumexp");
 }
 
 /// The k largest entries of every row, descending, ties to the lower column index (the CPU's
