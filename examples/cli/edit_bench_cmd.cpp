@@ -580,7 +580,7 @@ void run(const args& a) {
   }
 
   // Table (mean +- sample std over orders).
-  std::printf("%-19s %-16s %-15s %-15s %-15s %-15s %-15s %s\n", "method", "order", "Rel", "Gen", "Loc", "Avg", "routing", "s/edit");
+  std::printf("%-23s %-16s %-15s %-15s %-15s %-15s %-15s %s\n", "method", "order", "Rel", "Gen", "Loc", "Avg", "routing", "s/edit");
   std::vector<summary> sums;
   for (const auto& m : methods) {
     summary s{m, {}};
@@ -604,7 +604,7 @@ void run(const args& a) {
       if (r->rc) rc.push_back(*r->rc);
     }
     const std::string order = s.runs.size() == 1 ? s.runs[0]->order : std::to_string(s.runs.size()) + " random";
-    std::printf("%-19s %-16s %-15s %-15s %-15s %-15s %-15s %.2e\n", s.method.c_str(), order.c_str(), cell(rel).c_str(), cell(gen).c_str(),
+    std::printf("%-23s %-16s %-15s %-15s %-15s %-15s %-15s %.2e\n", s.method.c_str(), order.c_str(), cell(rel).c_str(), cell(gen).c_str(),
                 cell(loc).c_str(), cell(avg).c_str(), rc.empty() ? "-" : cell(rc).c_str(), mean_std(sec).first);
     bars.emplace_back(s.method, std::vector<double>{mean_std(rel).first, mean_std(gen).first, mean_std(loc).first, mean_std(avg).first});
     nlohmann::json js = {{"method", s.method}, {"runs", s.runs.size()}};
