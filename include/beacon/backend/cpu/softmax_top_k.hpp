@@ -37,6 +37,13 @@ void masked_exp(const X& x, Y& y, T m, bool has_masked) {
   else y = (x - m).exp();
 }
 
+/// sum_j exp(x_j - m), with -inf entries contributing exactly 0.
+template <class X, class T>
+T masked_exp_sum(const X& x, T m, bool has_masked) {
+  if (has_masked) return (x > -std::numeric_limits<T>::infinity()).select((x - m).exp(), T(0)).sum();
+  return (x - m).exp().sum();
+}
+
 [[noreturn]] inline void bad_softmax_row(const char* fn, size_type row) {
   fail(fn, "in", "finite logits (no NaN or +inf, at least one value > -inf per row)",
        concat("a non-finite value in row ", row));
@@ -147,8 +154,7 @@ void row_logsumexp(const cpu& be, matrix_view<In, host_space> in, vector_view<T,
       continue;
     }
     const Eigen::Map<const array> x(in.row(i), in.cols());
-    const T s = masked ? (x > -std::numeric_limits<T>::infinity()).select((x - m).exp(), T(0)).sum() : (x - m).exp().sum();
-    out[i] = m + std::log(s);
+    out[i] = m + std::log(detail::masked_exp_sum(x, m, masked));
   }
   if (bad != detail::no_bad_row) detail::bad_softmax_row("row_logsumexp", bad);
 }
@@ -195,7 +201,7 @@ void softmax_top_k(const cpu& be, matrix_view<In, host_space> logits, size_type 
       }
       detail::row_top_k_into(logits.row(i), logits.cols(), k, weights.row(i), ids.row(i), order);
       const Eigen::Map<const array> x(logits.row(i), logits.cols());
-      const T denom = masked ? (x > -std::numeric_limits<T>::infinity()).select((x - m).exp(), T(0)).sum() : (x - m).exp().sum();
+      const T denom = detail::masked_exp_sum(x, m, masked);
       T selected = T(0);
       for (size_type p = 0; p < k; ++p) {
         weights(i, p) = std::exp(weights(i, p) - m);

@@ -23,6 +23,20 @@ namespace beacon {
 
 namespace detail {
 
+/// The maximum of row r over its lane group (every lane of the group gets it); -inf for an invalid row.
+template <class In>
+__device__ inline std::remove_const_t<In> row_group_max(const matrix_view<In, device_space>& in, size_type r, bool valid, const row_group& g,
+                                                        int lanes) {
+  using T = std::remove_const_t<In>;
+  T m = negative_infinity<T>();
+  if (valid)
+    for (size_type j = g.sub; j < in.cols(); j += lanes) {
+      const T v = in(r, j);
+      m = v > m ? v : m;
+    }
+  return group_max(m, lanes);
+}
+
 template <class In, class T>
 __global__ void __launch_bounds__(block_threads)
     row_softmax_kernel(matrix_view<In, device_space> in, matrix_view<T, device_space> out, int lanes) {
@@ -32,13 +46,7 @@ __global__ void __launch_bounds__(block_threads)
   for (size_type base = g.first; base < in.rows(); base += g.step) {
     const size_type r = base + g.group;
     const bool valid = r < in.rows();
-    T m = ninf;
-    if (valid)
-      for (size_type j = g.sub; j < cols; j += lanes) {
-        const T v = in(r, j);
-        m = v > m ? v : m;
-      }
-    m = group_max(m, lanes);
+    const T m = row_group_max(in, r, valid, g, lanes);
     // Each lane writes only the columns it has read, after reading them, so out may alias in.
     // -inf entries are masks: exactly 0, as on the CPU.
     T s = T(0);
@@ -65,13 +73,7 @@ __global__ void __launch_bounds__(block_threads)
   for (size_type base = g.first; base < in.rows(); base += g.step) {
     const size_type r = base + g.group;
     const bool valid = r < in.rows();
-    T m = ninf;
-    if (valid)
-      for (size_type j = g.sub; j < cols; j += lanes) {
-        const T v = in(r, j);
-        m = v > m ? v : m;
-      }
-    m = group_max(m, lanes);
+    const T m = row_group_max(in, r, valid, g, lanes);
     T s = T(0);
     if (valid)
       for (size_type j = g.sub; j < cols; j += lanes) {
