@@ -126,10 +126,19 @@ struct kv_anchor_router {
       project<T>(shared ? s.shared : s.per_expert[static_cast<std::size_t>(p)], e, c.z[static_cast<std::size_t>(p)],
                  c.v[static_cast<std::size_t>(p)]);
     c.route.scores.resize(e.rows(), t);
-    for (size_type i = 0; i < t; ++i) {
-      const auto key = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(s.keys[static_cast<std::size_t>(i)].value.data(), s.key_dim);
-      const row_matrix<T>& v = c.v[static_cast<std::size_t>(shared ? 0 : i)];
-      for (size_type b = 0; b < e.rows(); ++b) c.route.scores(b, i) = score(s, key, v.row(b));
+    if (shared && s.opt.score != score_function::cosine) {
+      // One GEMM against all keys: scores = V K^T (scaled for scaled_dot).
+      row_matrix<T> keys(t, s.key_dim);
+      for (size_type i = 0; i < t; ++i)
+        keys.row(i) = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(s.keys[static_cast<std::size_t>(i)].value.data(), s.key_dim);
+      c.route.scores.noalias() = c.v[0] * keys.transpose();
+      if (s.opt.score == score_function::scaled_dot) c.route.scores /= std::sqrt(static_cast<T>(s.key_dim));
+    } else {
+      for (size_type i = 0; i < t; ++i) {
+        const auto key = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(s.keys[static_cast<std::size_t>(i)].value.data(), s.key_dim);
+        const row_matrix<T>& v = c.v[static_cast<std::size_t>(shared ? 0 : i)];
+        for (size_type b = 0; b < e.rows(); ++b) c.route.scores(b, i) = score(s, key, v.row(b));
+      }
     }
     detail::select(c.route, k, s.opt.gate);
     if (forced >= 0) {  // the new batch's first choice is its own expert; the gate keeps its probability

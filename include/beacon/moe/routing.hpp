@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "../backend/cpu/softmax_top_k.hpp"
 #include "../core/eigen.hpp"
 #include "parameter.hpp"
 
@@ -47,21 +48,18 @@ void select(routing_result<T>& r, size_type k, gate_norm norm) {
   r.probs.resize(r.rows, t);
   r.ids.assign(static_cast<std::size_t>(r.rows * r.k), -1);
   r.gates.assign(static_cast<std::size_t>(r.rows * r.k), T(0));
+  r.probs = (r.scores.colwise() - r.scores.rowwise().maxCoeff()).array().exp().matrix();
+  r.probs.array().colwise() /= r.probs.rowwise().sum().array();
+  std::vector<index_type> order;
+  std::vector<T> top(static_cast<std::size_t>(r.k));
   for (size_type b = 0; b < r.rows; ++b) {
-    const T m = r.scores.row(b).maxCoeff();
-    T sum = 0;
-    for (size_type i = 0; i < t; ++i) sum += r.probs(b, i) = std::exp(r.scores(b, i) - m);
-    r.probs.row(b) /= sum;
-    std::vector<index_type> order(static_cast<std::size_t>(t));
-    for (size_type i = 0; i < t; ++i) order[static_cast<std::size_t>(i)] = static_cast<index_type>(i);
-    std::stable_sort(order.begin(), order.end(), [&](index_type a, index_type c) { return r.probs(b, a) > r.probs(b, c); });
+    // Top-k by probability, ties to the lower expert index (the CPU backend's row top-k).
+    beacon::detail::row_top_k_into(r.probs.row(b).data(), t, r.k, top.data(), r.ids.data() + b * r.k, order);
     T selected = 0;
-    for (size_type j = 0; j < r.k; ++j) selected += r.probs(b, order[static_cast<std::size_t>(j)]);
-    for (size_type j = 0; j < r.k; ++j) {
-      const index_type e = order[static_cast<std::size_t>(j)];
-      r.ids[static_cast<std::size_t>(b * r.k + j)] = e;
-      r.gates[static_cast<std::size_t>(b * r.k + j)] = norm == gate_norm::renormalize_top_k ? r.probs(b, e) / selected : r.probs(b, e);
-    }
+    for (size_type j = 0; j < r.k; ++j) selected += top[static_cast<std::size_t>(j)];
+    for (size_type j = 0; j < r.k; ++j)
+      r.gates[static_cast<std::size_t>(b * r.k + j)] = norm == gate_norm::renormalize_top_k ? top[static_cast<std::size_t>(j)] / selected
+                                                                                            : top[static_cast<std::size_t>(j)];
   }
 }
 
