@@ -14,6 +14,7 @@
 #include "../core/backend.hpp"
 #include "../core/error.hpp"
 #include "../core/philox.hpp"
+#include "../backend/transfer.hpp"
 #include "kmeans.hpp"
 
 namespace beacon::plan {
@@ -207,10 +208,7 @@ edit_plan<std::remove_const_t<X>> plan_edit_order(const B& be, matrix_view<X, ty
   plan.clustering = kmeans(be, x, km);
   plan.seed = plan.clustering.seed;
   plan.batches = batches_from_clusters(plan.clustering, opt.batch_size);
-  std::vector<T> host(static_cast<std::size_t>(x.rows() * x.cols()));
-  for (size_type i = 0; i < x.rows(); ++i)
-    copy(be, vector_view<const T, typename B::memory_space>(x.row(i), x.cols()), host_vector(host.data() + i * x.cols(), x.cols()));
-  be.synchronize();
+  const std::vector<T> host = beacon::download(be, x);
   const auto hx = host_matrix<const T>(host.data(), x.rows(), x.cols());
   if (opt.ordering == batch_ordering::nearest_centroid) plan.batches = detail::chain_batches(hx, std::move(plan.batches));
   plan.similarity = measure_batches(hx, plan.batches);

@@ -162,10 +162,7 @@ kmeans_result<std::remove_const_t<X>> kmeans(const B& be, matrix_view<X, typenam
   if (!(opt.tolerance >= 0.0)) beacon::detail::fail(fn, "tolerance", ">= 0", opt.tolerance);
 
   // One host copy of the data serves validation, initialisation and the tolerance scale.
-  std::vector<T> host_x(static_cast<std::size_t>(n * d));
-  for (size_type i = 0; i < n; ++i)
-    copy(be, vector_view<const T, space>(x.row(i), d), host_vector(host_x.data() + i * d, d));
-  be.synchronize();
+  std::vector<T> host_x = beacon::download(be, x);
   detail::check_data(fn, host_x, n, d);
   if (opt.spherical)
     for (size_type i = 0; i < n; ++i) {
