@@ -1,0 +1,2 @@
+// CUDA tests: semantic_test against the CPU path (filled in below).
+#include "support.cuh"
