@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <numeric>
@@ -34,8 +35,9 @@ using gate_adaptor = moe::adaptor<float, moe::softmax_topk_router<moe::top_k<1>>
 using instance_adaptor = moe::adaptor<float, moe::instance_anchor_router<moe::top_k<1>>, ffn_t>;
 using clock_type = std::chrono::steady_clock;
 
-const std::vector<std::string> all_methods = {"ft",           "moe",          "lemoe-gate",        "lemoe",
-                                              "lemoe+plan",   "lemoe+anchors", "lemoe+anchors+plan", "lemoe+instance-anchors"};
+const std::vector<std::string> all_methods = {"ft",         "moe",           "lemoe-gate",         "lemoe",
+                                              "lemoe+plan", "lemoe+anchors", "lemoe+anchors+plan", "lemoe+instance-anchors",
+                                              "lemoe+instance-anchors+plan"};
 
 struct args {
   std::string data, json, svg, save;
@@ -44,6 +46,7 @@ struct args {
   long long d = 128, ffn_hidden = 512, expert_hidden = 256;
   unsigned long long seed = 0;
   double lr = 1e-2, ft_lr = 1e-3, loss_threshold = 0.05, null_threshold = 0.5;
+  double anchor_threshold = 0.6;  // instance anchors: the sweep in docs/edit_bench.md (Loc >= 0.95 on both data sets)
   bool quiet = false;
 };
 
@@ -472,7 +475,7 @@ void run(const args& a) {
   std::fflush(stdout);
 
   // Streams (--chunk: the rollback protocol; one stream of all T edits by default), and per stream the
-  // edit order: R seeded random orders, or the clustering-planned order (lemoe+plan, lemoe+anchors+plan).
+  // edit order: R seeded random orders, or the clustering-planned order (the methods ending in +plan).
   const long long N = a.chunk > 0 ? std::min(a.chunk, T) : T;
   if (a.steps > N) throw value_error("beacon edit-bench: argument '--steps' expected at most --chunk (" + std::to_string(N) + "), got " + std::to_string(a.steps));
   std::vector<std::vector<int>> streams;
@@ -503,8 +506,17 @@ void run(const args& a) {
 
   const std::vector<std::string> methods = a.methods.empty() ? all_methods : a.methods;
   std::vector<run_result> results;
-  std::optional<kv_adaptor> saved;
+  // --save keeps the final paper-faithful lemoe adaptor, else the last LEMoE variant run.
+  std::function<void(const std::string&)> save_saved;
   std::string saved_method;
+  long long saved_experts = 0;
+  auto keep_for_save = [&](auto&& ad, const std::string& m) {
+    if (a.save.empty() || (!saved_method.empty() && saved_method == "lemoe" && m != "lemoe")) return;
+    auto kept = std::make_shared<std::decay_t<decltype(ad)>>(std::move(ad));
+    saved_experts = kept->experts();
+    saved_method = m;
+    save_saved = [kept](const std::string& path) { io::save_adaptor(*kept, path); };
+  };
   auto kv_config = [&](const moe::kv_router_options& o) {
     kv_adaptor::config c;
     c.d_model = h.d;
@@ -520,7 +532,7 @@ void run(const args& a) {
   robust.null_route = true;
   robust.null_threshold = a.null_threshold;
   for (const auto& m : methods) {
-    const bool planned = m == "lemoe+plan" || m == "lemoe+anchors+plan";
+    const bool planned = m.ends_with("+plan");
     for (long long o = planned ? -1 : 0; o < (planned ? 0 : a.orders); ++o) {
       const std::string order = o < 0 ? "planned" : "random:" + std::to_string(a.seed + 1000 + static_cast<std::uint64_t>(o));
       run_result total;
@@ -531,16 +543,17 @@ void run(const args& a) {
         const std::string label = m + " " + order + (streams.size() > 1 ? " #" + std::to_string(st + 1) : "");
         if (m == "ft") {
           r = run_ft(B, batches, bar, label);
-        } else if (m == "lemoe+instance-anchors") {
+        } else if (m == "lemoe+instance-anchors" || m == "lemoe+instance-anchors+plan") {
           // spec §12's robust router: every edited instance is an anchor of its expert, nearest
           // anchor by centred cosine, null route below the threshold; the new expert trains forced.
           instance_adaptor::config c;
           c.d_model = h.d;
           c.expert_hidden = a.expert_hidden;
-          c.router.threshold = a.null_threshold;
+          c.router.threshold = a.anchor_threshold;
           c.seed = a.seed;
           instance_adaptor ad(cpu{1}, c);
           r = run_adaptor(ad, B, batches, true, true, B.Xs, B.Xr, B.Xl, bar, label);
+          keep_for_save(std::move(ad), m);
         } else if (m == "moe" || m == "lemoe-gate") {
           gate_adaptor::config c;
           c.d_model = h.d;
@@ -556,10 +569,7 @@ void run(const args& a) {
           // Paper-faithful LEMoE routes on the raw pooled embedding; the anchors variant on the centred one (cosine).
           if (anchors) r = run_adaptor(ad, B, batches, true, true, B.Es, B.Er, B.El, bar, label);
           else r = run_adaptor(ad, B, batches, true, false, B.Xs, B.Xr, B.Xl, bar, label);
-          if (!a.save.empty() && (!saved || saved_method != "lemoe" || m == "lemoe")) {
-            saved.emplace(std::move(ad));
-            saved_method = m;
-          }
+          keep_for_save(std::move(ad), m);
         }
         const double w = static_cast<double>(streams[st].size()) / static_cast<double>(T);  // metrics averaged over streams, by size
         total.rel += w * r.rel, total.gen += w * r.gen, total.loc += w * r.loc, total.avg += w * r.avg;
@@ -580,7 +590,7 @@ void run(const args& a) {
   }
 
   // Table (mean +- sample std over orders).
-  std::printf("%-23s %-16s %-15s %-15s %-15s %-15s %-15s %s\n", "method", "order", "Rel", "Gen", "Loc", "Avg", "routing", "s/edit");
+  std::printf("%-28s %-16s %-15s %-15s %-15s %-15s %-15s %s\n", "method", "order", "Rel", "Gen", "Loc", "Avg", "routing", "s/edit");
   std::vector<summary> sums;
   for (const auto& m : methods) {
     summary s{m, {}};
@@ -604,7 +614,7 @@ void run(const args& a) {
       if (r->rc) rc.push_back(*r->rc);
     }
     const std::string order = s.runs.size() == 1 ? s.runs[0]->order : std::to_string(s.runs.size()) + " random";
-    std::printf("%-23s %-16s %-15s %-15s %-15s %-15s %-15s %.2e\n", s.method.c_str(), order.c_str(), cell(rel).c_str(), cell(gen).c_str(),
+    std::printf("%-28s %-16s %-15s %-15s %-15s %-15s %-15s %.2e\n", s.method.c_str(), order.c_str(), cell(rel).c_str(), cell(gen).c_str(),
                 cell(loc).c_str(), cell(avg).c_str(), rc.empty() ? "-" : cell(rc).c_str(), mean_std(sec).first);
     bars.emplace_back(s.method, std::vector<double>{mean_std(rel).first, mean_std(gen).first, mean_std(loc).first, mean_std(avg).first});
     nlohmann::json js = {{"method", s.method}, {"runs", s.runs.size()}};
@@ -633,7 +643,7 @@ void run(const args& a) {
          {{"data", embedded ? "embedded" : a.data}, {"records_skipped", skipped}, {"edits", T}, {"steps", a.steps}, {"batch", batch}, {"chunk", a.chunk > 0 ? nlohmann::json(N) : nlohmann::json(nullptr)}, {"streams", streams.size()},
           {"methods", methods}, {"orders", a.orders}, {"seed", a.seed}, {"d", a.d}, {"ffn_hidden", a.ffn_hidden}, {"expert_hidden", a.expert_hidden},
           {"vocabulary", V}, {"answers", A}, {"lr", a.lr}, {"ft_lr", a.ft_lr}, {"loss_threshold", a.loss_threshold}, {"max_iters", a.max_iters},
-          {"null_threshold", a.null_threshold}, {"pretrain_epochs", pre.epochs}, {"pretrain_seconds", pre.seconds}}},
+          {"null_threshold", a.null_threshold}, {"anchor_threshold", a.anchor_threshold}, {"pretrain_epochs", pre.epochs}, {"pretrain_seconds", pre.seconds}}},
         {"base_accuracy", pre.accuracy},
         {"base_accuracy_detail", {{"src", pre.src}, {"rephrase", pre.rephrase}, {"loc", pre.loc}}},
         {"results", res},
@@ -649,9 +659,11 @@ void run(const args& a) {
     emit(a.svg, chart.render());
   }
   if (!a.save.empty()) {
-    if (!saved) throw value_error("beacon edit-bench: argument '--save' expected a LEMoE method (lemoe, lemoe+plan or lemoe+anchors) in --methods");
-    io::save_adaptor(*saved, a.save);
-    std::printf("saved the final %s adaptor (%lld experts) to %s\n", saved_method.c_str(), static_cast<long long>(saved->experts()), a.save.c_str());
+    if (!save_saved)
+      throw value_error("beacon edit-bench: argument '--save' expected a method with a LEMoE adaptor (lemoe, lemoe+plan, lemoe+anchors(+plan) or "
+                        "lemoe+instance-anchors(+plan)) in --methods");
+    save_saved(a.save);
+    std::printf("saved the final %s adaptor (%lld experts) to %s\n", saved_method.c_str(), saved_experts, a.save.c_str());
   }
 }
 
@@ -663,7 +675,8 @@ void add_edit_bench_command(CLI::App& app) {
   cmd->add_option("--data", a->data, "ZsRE-format JSON (EasyEdit/MEND records); default: an embedded synthetic knowledge base");
   cmd->add_option("--edits", a->edits, "number of edits T (default 1000 with --data, 300 embedded)")->check(CLI::PositiveNumber);
   cmd->add_option("--steps", a->steps, "editing steps S (batch = T/S)")->check(CLI::PositiveNumber);
-  cmd->add_option("--methods", a->methods, "comma list of ft,moe,lemoe-gate,lemoe,lemoe+plan,lemoe+anchors,lemoe+anchors+plan,lemoe+instance-anchors (default: all)")
+  cmd->add_option("--methods", a->methods, "comma list of ft,moe,lemoe-gate,lemoe,lemoe+plan,lemoe+anchors,lemoe+anchors+plan,lemoe+instance-anchors,"
+                                        "lemoe+instance-anchors+plan (default: all)")
       ->delimiter(',')
       ->check(CLI::IsMember(all_methods));
   cmd->add_option("--chunk", a->chunk, "rollback protocol: streams of N edits, the model reset between streams, metrics averaged")
@@ -674,14 +687,16 @@ void add_edit_bench_command(CLI::App& app) {
   cmd->add_option("--loss-threshold", a->loss_threshold, "stop a step's training when the batch loss is below this")->check(CLI::PositiveNumber);
   cmd->add_option("--lr", a->lr, "AdamW learning rate of the adaptors")->check(CLI::PositiveNumber);
   cmd->add_option("--ft-lr", a->ft_lr, "AdamW learning rate of fine-tuning (ft)")->check(CLI::PositiveNumber);
-  cmd->add_option("--null-threshold", a->null_threshold, "lemoe+anchors: cosine below which an instance uses no expert");
+  cmd->add_option("--null-threshold", a->null_threshold, "lemoe+anchors(+plan): cosine to the expert key below which an instance uses no expert");
+  cmd->add_option("--anchor-threshold", a->anchor_threshold,
+                  "lemoe+instance-anchors(+plan): cosine to the nearest stored anchor below which an instance uses no expert");
   cmd->add_option("--pretrain-epochs", a->pretrain_epochs, "host pre-training epochs at most")->check(CLI::PositiveNumber);
   cmd->add_option("--d", a->d, "host model width d")->check(CLI::PositiveNumber);
   cmd->add_option("--ffn-hidden", a->ffn_hidden, "host FFN hidden width")->check(CLI::PositiveNumber);
   cmd->add_option("--expert-hidden", a->expert_hidden, "adaptor expert hidden width")->check(CLI::PositiveNumber);
   cmd->add_option("--json", a->json, "write the results as JSON to this file ('-' = stdout)");
   cmd->add_option("--svg", a->svg, "write a grouped bar chart (Rel/Gen/Loc/Avg per method) to this file");
-  cmd->add_option("--save", a->save, "save the final lemoe adaptor (safetensors; see `beacon inspect`)");
+  cmd->add_option("--save", a->save, "save the final lemoe adaptor, else the last LEMoE variant run (safetensors; see `beacon inspect`)");
   cmd->add_flag("--quiet", a->quiet, "no progress bar on stderr");
   cmd->callback([a] { run(*a); });
 }

@@ -46,10 +46,23 @@ void run(const inspect_args& a) {
       keys.push_back({{"name", t.name}, {"norm", std::sqrt(norm)}, {"frozen", is_frozen(t.name)}});
     }
   }
+  // instance_anchor_router checkpoints: how many stored anchors route to each expert.
+  nlohmann::json anchors = nullptr;
+  if (f.has("router.anchor_owner")) {
+    std::vector<long long> per_expert;
+    for (auto owner : f.read<std::int32_t>("router.anchor_owner")) {
+      if (owner < 0) throw format_error("beacon inspect: negative anchor owner in '" + a.file + "'");
+      if (static_cast<std::size_t>(owner) >= per_expert.size()) per_expert.resize(static_cast<std::size_t>(owner) + 1, 0);
+      ++per_expert[static_cast<std::size_t>(owner)];
+    }
+    long long total = 0;
+    for (auto n : per_expert) total += n;
+    anchors = {{"count", total}, {"per_expert", per_expert}};
+  }
   const nlohmann::json j = {{"file", a.file},          {"format", meta("format")}, {"adaptor", meta("adaptor")},
                             {"experts", meta("experts").empty() ? 0 : std::stoll(meta("experts"))},
                             {"config", config},        {"checksum", {{"stored", stored}, {"actual", actual}, {"status", status}}},
-                            {"keys", keys},            {"tensors", tensors}};
+                            {"keys", keys},            {"anchors", anchors},      {"tensors", tensors}};
   if (a.json) {
     emit("", j.dump(2));
     return;
@@ -57,6 +70,7 @@ void run(const inspect_args& a) {
   std::cout << a.file << "\n  format   " << meta("format") << "\n  adaptor  " << meta("adaptor") << "\n  experts  " << j["experts"]
             << "\n  config   " << config.dump() << "\n  checksum " << status << " (" << actual << ")\n  keys\n";
   for (const auto& k : keys) std::cout << "    " << k["name"].get<std::string>() << "  |k| = " << k["norm"] << (k["frozen"] ? "  frozen" : "  trainable") << "\n";
+  if (!anchors.is_null()) std::cout << "  anchors  " << anchors["count"] << " (per expert " << anchors["per_expert"].dump() << ")\n";
   std::cout << "  tensors (" << tensors.size() << ")\n";
   for (const auto& t : tensors) std::cout << "    " << t["name"].get<std::string>() << " " << t["dtype"].get<std::string>() << " " << t["shape"].dump() << (t["frozen"] ? " frozen" : "") << "\n";
   if (status == "mismatch") throw format_error("beacon inspect: checksum mismatch in '" + a.file + "'");

@@ -227,3 +227,28 @@ TEST_CASE("edit-bench: a --data record missing a key exits 1 naming it, bad usag
   CHECK(run("edit-bench --quiet --edits 10 --steps 20").code == 2);
   CHECK(run("edit-bench --quiet --data /nonexistent.json").code == 1);
 }
+
+TEST_CASE("edit-bench: the instance-anchor methods save a checkpoint that loads and inspect counts its anchors") {
+  const std::string j = scratch("ia.json"), ckpt = scratch("ia.safetensors");
+  auto r = run("edit-bench --quiet --edits 40 --steps 2 --methods lemoe+instance-anchors,lemoe+instance-anchors+plan --max-iters 20"
+               " --anchor-threshold 0.55 --json " + j + " --save " + ckpt);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("saved the final lemoe+instance-anchors+plan adaptor (2 experts)") != std::string::npos);
+  std::ifstream in(j);
+  const auto a = nlohmann::json::parse(in);
+  CHECK(a["config"]["anchor_threshold"] == 0.55);
+  REQUIRE(a["results"].size() == 2);
+  CHECK(a["results"][1]["order"] == "planned");
+  r = run("inspect --json " + ckpt);
+  REQUIRE(r.code == 0);
+  const auto info = nlohmann::json::parse(r.out);
+  CHECK(info["adaptor"] == "F32 instance_anchor<1> mlp_relu");
+  CHECK(info["anchors"]["count"] == 40);
+  CHECK(info["anchors"]["per_expert"] == nlohmann::json::array({20, 20}));
+  CHECK(info["config"]["router"]["threshold"] == 0.55);
+  // The file loads as the library type (anchors validated on load).
+  using I = beacon::moe::adaptor<float, beacon::moe::instance_anchor_router<beacon::moe::top_k<1>>, beacon::moe::mlp_expert<beacon::moe::activation::relu>>;
+  const I loaded = beacon::io::load_adaptor<I>(beacon::cpu{1}, ckpt);
+  CHECK(loaded.experts() == 2);
+  CHECK(loaded.router().anchors.rows() == 40);
+}

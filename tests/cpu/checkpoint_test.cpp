@@ -219,3 +219,67 @@ TEST_CASE("an independent reader (Python + numpy) sees the same tensors") {
     CHECK(sums[p->name] == doctest::Approx(s).epsilon(1e-12));
   }
 }
+
+TEST_CASE("instance-anchor adaptor: anchors and owners round trip, routes and outputs are bit-exact, bad owners are refused") {
+  using I = adaptor<double, instance_anchor_router<top_k<1>>, mlp_expert<activation::relu>>;
+  I a(beacon::cpu{1}, {.d_model = 5, .expert_hidden = 4, .router = {.threshold = 0.3, .centre = true}, .seed = 3});
+  std::mt19937 gen(7);
+  std::normal_distribution<double> n01(0, 1);
+  auto random_matrix = [&](long r, long c) {
+    row_matrix<double> m(r, c);
+    for (long i = 0; i < m.size(); ++i) m.data()[i] = n01(gen);
+    return m;
+  };
+  for (int s = 0; s < 3; ++s) {
+    const row_matrix<double> e = random_matrix(4, 5);
+    a.insert_expert(expert_init<double>::random_normal(static_cast<std::uint64_t>(s), 0.3), beacon::as_view(e));
+    for (auto* p : a.parameters())
+      if (!p->frozen)
+        for (auto& v : p->value) v += 0.1 * n01(gen);  // stands in for training: non-zero outputs
+  }
+  const std::string path = temp_path("instance.safetensors");
+  beacon::io::save_adaptor(a, path);
+  I b = beacon::io::load_adaptor<I>(beacon::cpu{1}, path);
+  CHECK(b.experts() == 3);
+  CHECK(b.settings().router.threshold == 0.3);
+  REQUIRE(b.router().anchors.rows() == 12);
+  CHECK(std::memcmp(a.router().anchors.data(), b.router().anchors.data(), sizeof(double) * 60) == 0);
+  CHECK(a.router().owner == b.router().owner);
+  const row_matrix<double> q = random_matrix(6, 5);
+  CHECK(a.route_top1(beacon::as_view(q)) == b.route_top1(beacon::as_view(q)));
+  row_matrix<double> ya(6, 5), yb(6, 5);
+  a.forward(beacon::as_view(q), beacon::as_view(q), beacon::as_view(ya));
+  b.forward(beacon::as_view(q), beacon::as_view(q), beacon::as_view(yb));
+  CHECK(ya.cwiseAbs().maxCoeff() > 0);  // some rows are routed, so the comparison below means something
+  CHECK(std::memcmp(ya.data(), yb.data(), sizeof(double) * 30) == 0);
+
+  // Rewrite the file with an owner id beyond the experts (and a valid checksum): a format_error.
+  const auto f = beacon::io::read_safetensors(path);
+  std::vector<std::vector<std::byte>> raw;
+  std::vector<beacon::io::tensor_view_bytes> tensors;
+  for (const auto& t : f.tensors) raw.emplace_back(f.data().begin() + static_cast<long>(t.begin), f.data().begin() + static_cast<long>(t.end));
+  std::vector<beacon::index_type> owner = f.read<beacon::index_type>("router.anchor_owner");
+  owner[5] = 3;
+  std::vector<std::byte> data;
+  for (std::size_t i = 0; i < f.tensors.size(); ++i) {
+    const auto& t = f.tensors[i];
+    if (t.name == "router.anchor_owner") raw[i] = std::vector<std::byte>(reinterpret_cast<const std::byte*>(owner.data()),
+                                                                          reinterpret_cast<const std::byte*>(owner.data() + owner.size()));
+    tensors.push_back({t.name, t.type, t.shape, raw[i]});
+    data.insert(data.end(), raw[i].begin(), raw[i].end());
+  }
+  auto metadata = f.metadata;
+  metadata["checksum"] = beacon::io::fnv1a64(data);
+  const auto image = beacon::io::serialize_safetensors(metadata, tensors);
+  const std::string bad = temp_path("instance-bad.safetensors");
+  {
+    std::ofstream out(bad, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(image.data()), static_cast<std::streamsize>(image.size()));
+  }
+  try {
+    (void)beacon::io::load_adaptor<I>(beacon::cpu{1}, bad);
+    FAIL("a checkpoint with an out-of-range anchor owner loaded");
+  } catch (const beacon::format_error& e) {
+    CHECK(std::string(e.what()).find("owner") != std::string::npos);
+  }
+}

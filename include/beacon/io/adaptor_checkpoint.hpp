@@ -9,6 +9,8 @@
 // Loading validates the file (safetensors.hpp), the identity, the config, the checksum, and that the
 // tensors are exactly the adaptor's parameters with the right dtype and shape; any mismatch is a
 // format_error naming it. AdamW moments are not saved: a loaded adaptor resumes with fresh moments.
+// A router whose state is data rather than parameters (instance_anchor_router) adds two tensors:
+// "router.anchors" (N x d, the adaptor's scalar) and "router.anchor_owner" (I32, N).
 
 #include <string>
 #include <vector>
@@ -16,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../moe/adaptor.hpp"
+#include "../moe/instance_anchor_router.hpp"
 #include "../moe/kv_anchor_router.hpp"
 #include "../moe/softmax_topk_router.hpp"
 #include "safetensors.hpp"
@@ -52,6 +55,20 @@ inline void options_from(const nlohmann::json& j, moe::softmax_router_options& o
   o.init_scale = j.at("init_scale").get<double>();
 }
 
+inline nlohmann::json options_json(const moe::instance_anchor_options& o) { return {{"threshold", o.threshold}, {"centre", o.centre}}; }
+inline void options_from(const nlohmann::json& j, moe::instance_anchor_options& o) {
+  o.threshold = j.at("threshold").get<double>();
+  o.centre = j.at("centre").get<bool>();
+}
+
+/// Routers whose state is stored anchors (data), saved beside the parameters.
+template <class Router>
+inline constexpr bool stores_anchors = false;
+template <class TopK>
+inline constexpr bool stores_anchors<moe::instance_anchor_router<TopK>> = true;
+inline constexpr const char* anchors_tensor = "router.anchors";
+inline constexpr const char* anchor_owner_tensor = "router.anchor_owner";
+
 template <class Adaptor>
 std::string identity() {
   using T = typename Adaptor::scalar;
@@ -78,6 +95,13 @@ void save_adaptor(Adaptor& a, const std::string& path, const chunk_writer& write
   for (auto* p : a.parameters()) {
     tensors.push_back(tensor_bytes(p->name, detail::shape_of(*p), p->value));
     if (p->frozen) frozen.push_back(p->name);
+  }
+  std::vector<typename Adaptor::scalar> anchors;  // kept alive until the file is written
+  if constexpr (detail::stores_anchors<typename Adaptor::router_type>) {
+    const auto& r = a.router();
+    anchors.assign(r.anchors.data(), r.anchors.data() + r.anchors.size());  // row-major, as the matrix
+    tensors.push_back(tensor_bytes(detail::anchors_tensor, {r.anchors.rows(), r.anchors.cols()}, anchors));
+    tensors.push_back(tensor_bytes(detail::anchor_owner_tensor, {static_cast<std::int64_t>(r.owner.size())}, r.owner));
   }
   // The checksum covers the data buffer (the tensors' bytes in order), which the header does not change.
   std::vector<std::byte> data;
@@ -134,8 +158,10 @@ Adaptor load_adaptor(const Backend& be, const std::string& path) {
   }();
   for (size_type i = 0; i < experts; ++i) a.insert_expert(moe::expert_init<T>::random_normal(0), {});
   auto params = a.parameters();
-  if (params.size() != f.tensors.size())
-    throw bad(beacon::detail::concat("the file has ", f.tensors.size(), " tensors, the adaptor ", params.size(), " parameters"));
+  const std::size_t extra = detail::stores_anchors<typename Adaptor::router_type> ? 2 : 0;
+  if (params.size() + extra != f.tensors.size())
+    throw bad(beacon::detail::concat("the file has ", f.tensors.size(), " tensors, the adaptor ", params.size() + extra,
+                                     extra > 0 ? " (parameters and router anchors)" : " parameters"));
   for (auto* p : params) {
     if (!f.has(p->name)) throw bad("tensor '" + p->name + "' is missing");
     const tensor_info& t = f.info(p->name);
@@ -151,6 +177,23 @@ Adaptor load_adaptor(const Backend& be, const std::string& path) {
     for (auto* p : params)
       if (p->name == name.get<std::string>()) p->frozen = found = true;
     if (!found) throw bad("frozen metadata names unknown parameter '" + name.get<std::string>() + "'");
+  }
+  if constexpr (detail::stores_anchors<typename Adaptor::router_type>) {
+    for (const char* name : {detail::anchors_tensor, detail::anchor_owner_tensor})
+      if (!f.has(name)) throw bad(std::string("tensor '") + name + "' is missing");
+    const tensor_info& t = f.info(detail::anchors_tensor);
+    if (t.shape.size() != 2 || t.shape[1] != cfg.d_model)
+      throw bad(beacon::detail::concat("tensor '", detail::anchors_tensor, "' must be N x ", cfg.d_model));
+    const std::vector<T> values = f.read<T>(detail::anchors_tensor);
+    row_matrix<T> anchors = Eigen::Map<const row_matrix<T>>(values.data(), t.shape[0], t.shape[1]);
+    try {
+      moe::instance_anchor_router<moe::top_k<Adaptor::router_type::k>>::template restore<T>(
+          a.router(), std::move(anchors), f.read<index_type>(detail::anchor_owner_tensor));
+    } catch (const format_error&) {
+      throw;
+    } catch (const beacon::error& e) {
+      throw bad(std::string("router anchors are invalid: ") + e.what());
+    }
   }
   return a;
 }

@@ -6,8 +6,8 @@
 // that similarity is below a threshold (the null route that protects locality). Nothing here is
 // trained, so later steps cannot move earlier routes: insertion only adds anchors.
 //
-// Beyond the paper (which uses one learned key per expert). Checkpoints of this router are not
-// supported yet (its state grows with the data).
+// Beyond the paper (which uses one learned key per expert). Its state is data, not parameters:
+// io::save_adaptor stores the anchors and their owners as two extra tensors.
 
 #include <cmath>
 #include <string>
@@ -66,13 +66,24 @@ struct instance_anchor_router {
     if (batch_e.rows() > 0) s.anchors.bottomRows(batch_e.rows()) = batch_e;
     s.owner.insert(s.owner.end(), static_cast<std::size_t>(batch_e.rows()), static_cast<index_type>(slot));
     s.experts = slot + 1;
-    s.mean = s.opt.centre && s.anchors.rows() > 0 ? Eigen::Matrix<T, 1, Eigen::Dynamic>(s.anchors.colwise().mean())
-                                                  : Eigen::Matrix<T, 1, Eigen::Dynamic>::Zero(s.d_model);
-    s.unit = s.anchors.rowwise() - s.mean;
-    for (size_type i = 0; i < s.unit.rows(); ++i) {
-      const T n = s.unit.row(i).norm();
-      if (n > T(0)) s.unit.row(i) /= n;
-    }
+    rebuild(s);
+  }
+
+  /// Replaces the anchors (e.g. from a checkpoint): anchors is N x d, owner[i] the expert of row i,
+  /// every owner in [0, experts) where experts is the number of experts already inserted.
+  template <class T>
+  static void restore(state<T>& s, row_matrix<T> anchors, std::vector<index_type> owner) {
+    const char* fn = "instance_anchor_router::restore";
+    if (anchors.rows() > 0 && anchors.cols() != s.d_model)
+      beacon::detail::fail<shape_error>(fn, "anchors", beacon::detail::concat(s.d_model, " columns"), anchors.cols());
+    if (static_cast<size_type>(owner.size()) != anchors.rows())
+      beacon::detail::fail<shape_error>(fn, "owner", beacon::detail::concat(anchors.rows(), " entries (one per anchor)"), owner.size());
+    for (index_type o : owner)
+      if (o < 0 || o >= s.experts) beacon::detail::fail(fn, "owner", beacon::detail::concat("expert ids in [0, ", s.experts, ")"), o);
+    if (!anchors.allFinite()) beacon::detail::fail(fn, "anchors", "finite values", "a NaN or Inf");
+    s.anchors = std::move(anchors);
+    s.owner = std::move(owner);
+    rebuild(s);
   }
 
   template <class T>
@@ -113,6 +124,19 @@ struct instance_anchor_router {
   /// Nothing is trained: routing is a nearest-anchor lookup.
   template <class T>
   static void backward(state<T>&, const cache<T>&, const std::vector<T>&) {}
+
+ private:
+  /// The centred, normalised anchors that route() compares against.
+  template <class T>
+  static void rebuild(state<T>& s) {
+    s.mean = s.opt.centre && s.anchors.rows() > 0 ? Eigen::Matrix<T, 1, Eigen::Dynamic>(s.anchors.colwise().mean())
+                                                  : Eigen::Matrix<T, 1, Eigen::Dynamic>::Zero(s.d_model);
+    s.unit = s.anchors.rowwise() - s.mean;
+    for (size_type i = 0; i < s.unit.rows(); ++i) {
+      const T n = s.unit.row(i).norm();
+      if (n > T(0)) s.unit.row(i) /= n;
+    }
+  }
 };
 
 }  // namespace beacon::moe
