@@ -36,8 +36,8 @@ using instance_adaptor = moe::adaptor<float, moe::instance_anchor_router<moe::to
 using clock_type = std::chrono::steady_clock;
 
 const std::vector<std::string> all_methods = {"ft",         "moe",           "lemoe-gate",         "lemoe",
-                                              "lemoe+plan", "lemoe+anchors", "lemoe+anchors+plan", "lemoe+instance-anchors",
-                                              "lemoe+instance-anchors+plan"};
+                                              "lemoe+plan", "lemoe+replay",  "lemoe+anchors",      "lemoe+anchors+plan",
+                                              "lemoe+instance-anchors",     "lemoe+instance-anchors+plan"};
 
 struct args {
   std::string data, json, svg, save;
@@ -319,15 +319,22 @@ run_result run_ft(const bench& B, const std::vector<std::vector<int>>& batches, 
 /// `forced`: the new expert is trained with forced routing. Routing rows: E* (kv) or X* (token gate).
 template <class A>
 run_result run_adaptor(A& ad, const bench& B, const std::vector<std::vector<int>>& batches, bool insert_each_step, bool forced,
-                       const mat& Es, const mat& Er, const mat& El, progress& bar, const std::string& label) {
+                       const mat& Es, const mat& Er, const mat& El, progress& bar, const std::string& label, bool replay = false) {
   run_result r;
   const auto S = batches.size();
   const double scale = 1.0 / std::sqrt(static_cast<double>(B.h->d));
   if (!insert_each_step)
     for (std::size_t s = 0; s < S; ++s) ad.insert_expert(moe::expert_init<float>::random_normal(B.a->seed * 131 + s, scale));
   const auto t0 = clock_type::now();
+  mat seen(0, Es.cols());  // routing replay: every batch's routing rows so far, labelled with their expert
+  std::vector<index_type> seen_expert;
   for (std::size_t s = 0; s < S; ++s) {
     const mat X = rows_of(B.Xs, batches[s]), E = rows_of(Es, batches[s]), H0 = rows_of(B.Hs, batches[s]);
+    if (replay) {
+      seen.conservativeResize(seen.rows() + E.rows(), Es.cols());
+      seen.bottomRows(E.rows()) = E;
+      seen_expert.insert(seen_expert.end(), static_cast<std::size_t>(E.rows()), static_cast<index_type>(s));
+    }
     const auto y = targets(B, batches[s]);
     if (insert_each_step) ad.insert_expert(moe::expert_init<float>::random_normal(B.a->seed * 131 + s, scale), as_view(E));
     const size_type force = forced ? static_cast<size_type>(s) : -1;
@@ -344,7 +351,22 @@ run_result run_adaptor(A& ad, const bench& B, const std::vector<std::vector<int>
     long long it = 0;
     double loss = 0;
     for (; it < B.a->max_iters;) {
-      loss = ad.train_step(as_view(X), as_view(E), loss_fn, opt, force);
+      if constexpr (requires { ad.routing_replay(as_view(seen), seen_expert, 1.0); }) {
+        if (replay) {  // train_step's parts, with the router's replay loss added before the update
+          ad.zero_grad();
+          typename A::forward_state st;
+          mat out(X.rows(), X.cols()), dout(X.rows(), X.cols());
+          ad.forward(as_view(X), as_view(E), as_view(out), &st, force, true);
+          loss = loss_fn(as_view(std::as_const(out)), as_view(dout));
+          ad.backward(st, as_view(std::as_const(dout)));
+          ad.routing_replay(as_view(seen), seen_expert, 1.0);
+          ad.step(opt);
+        } else {
+          loss = ad.train_step(as_view(X), as_view(E), loss_fn, opt, force);
+        }
+      } else {
+        loss = ad.train_step(as_view(X), as_view(E), loss_fn, opt, force);
+      }
       ++it;
       bar.show(label, static_cast<long long>(s), static_cast<long long>(S), it, loss);
       if (loss < B.a->loss_threshold) break;
@@ -563,6 +585,16 @@ void run(const args& a) {
           c.freeze_earlier_experts = m == "lemoe-gate";
           gate_adaptor ad(cpu{1}, c);
           r = run_adaptor(ad, B, batches, m == "lemoe-gate", false, B.Xs, B.Xr, B.Xl, bar, label);
+        } else if (m == "lemoe+replay") {
+          // spec §12: one key per expert, shared projection, plus a router cross-entropy over every
+          // batch's instances so far (labels = their expert); renormalised top-1 gate; the new expert
+          // trains on its own batch (forced), the router learns only from the replay.
+          moe::kv_router_options o;
+          o.gate = moe::gate_norm::renormalize_top_k;
+          o.train_route = moe::training_route::forced_to_new;
+          kv_adaptor ad(cpu{1}, kv_config(o));
+          r = run_adaptor(ad, B, batches, true, true, B.Xs, B.Xr, B.Xl, bar, label, true);
+          keep_for_save(std::move(ad), m);
         } else {
           const bool anchors = m == "lemoe+anchors" || m == "lemoe+anchors+plan";
           kv_adaptor ad(cpu{1}, kv_config(anchors ? robust : moe::kv_router_options{}));
@@ -660,7 +692,7 @@ void run(const args& a) {
   }
   if (!a.save.empty()) {
     if (!save_saved)
-      throw value_error("beacon edit-bench: argument '--save' expected a method with a LEMoE adaptor (lemoe, lemoe+plan, lemoe+anchors(+plan) or "
+      throw value_error("beacon edit-bench: argument '--save' expected a method with a LEMoE adaptor (lemoe, lemoe+plan, lemoe+replay, lemoe+anchors(+plan) or "
                         "lemoe+instance-anchors(+plan)) in --methods");
     save_saved(a.save);
     std::printf("saved the final %s adaptor (%lld experts) to %s\n", saved_method.c_str(), saved_experts, a.save.c_str());
@@ -675,7 +707,7 @@ void add_edit_bench_command(CLI::App& app) {
   cmd->add_option("--data", a->data, "ZsRE-format JSON (EasyEdit/MEND records); default: an embedded synthetic knowledge base");
   cmd->add_option("--edits", a->edits, "number of edits T (default 1000 with --data, 300 embedded)")->check(CLI::PositiveNumber);
   cmd->add_option("--steps", a->steps, "editing steps S (batch = T/S)")->check(CLI::PositiveNumber);
-  cmd->add_option("--methods", a->methods, "comma list of ft,moe,lemoe-gate,lemoe,lemoe+plan,lemoe+anchors,lemoe+anchors+plan,lemoe+instance-anchors,"
+  cmd->add_option("--methods", a->methods, "comma list of ft,moe,lemoe-gate,lemoe,lemoe+plan,lemoe+replay,lemoe+anchors,lemoe+anchors+plan,lemoe+instance-anchors,"
                                         "lemoe+instance-anchors+plan (default: all)")
       ->delimiter(',')
       ->check(CLI::IsMember(all_methods));

@@ -228,17 +228,23 @@ TEST_CASE("edit-bench: a --data record missing a key exits 1 naming it, bad usag
   CHECK(run("edit-bench --quiet --data /nonexistent.json").code == 1);
 }
 
-TEST_CASE("edit-bench: the instance-anchor methods save a checkpoint that loads and inspect counts its anchors") {
+TEST_CASE("edit-bench: replay and instance-anchor methods, the latter's checkpoint loads and inspect counts its anchors") {
   const std::string j = scratch("ia.json"), ckpt = scratch("ia.safetensors");
-  auto r = run("edit-bench --quiet --edits 40 --steps 2 --methods lemoe+instance-anchors,lemoe+instance-anchors+plan --max-iters 20"
+  auto r = run("edit-bench --quiet --edits 40 --steps 2 --methods lemoe+replay,lemoe+instance-anchors,lemoe+instance-anchors+plan --max-iters 20"
                " --anchor-threshold 0.55 --json " + j + " --save " + ckpt);
   REQUIRE(r.code == 0);
   CHECK(r.out.find("saved the final lemoe+instance-anchors+plan adaptor (2 experts)") != std::string::npos);
   std::ifstream in(j);
   const auto a = nlohmann::json::parse(in);
   CHECK(a["config"]["anchor_threshold"] == 0.55);
-  REQUIRE(a["results"].size() == 2);
-  CHECK(a["results"][1]["order"] == "planned");
+  REQUIRE(a["results"].size() == 3);
+  CHECK(a["results"][0]["method"] == "lemoe+replay");
+  CHECK(a["results"][2]["order"] == "planned");
+  for (const auto& res : a["results"])
+    for (const char* k : {"rel", "gen", "loc", "avg", "routing_consistency"}) {
+      CHECK(res[k].get<double>() >= 0);
+      CHECK(res[k].get<double>() <= 1);
+    }
   r = run("inspect --json " + ckpt);
   REQUIRE(r.code == 0);
   const auto info = nlohmann::json::parse(r.out);

@@ -385,3 +385,82 @@ TEST_CASE("instance-anchor routing: nearest stored anchor wins, unrelated inputs
   CHECK(a.router().anchors.rows() == 12);
   CHECK(a.parameters().size() == 3 * 4);  // experts only: the router has nothing to train
 }
+
+TEST_CASE("routing replay: cross-entropy value, finite-difference gradients of keys and projection, frozen keys untouched, bad labels") {
+  // TC-1 router (3 keys), e = [2,1,1,0]: z = [2, 0], v = SiLU(z) = [2 sigma(2), 0] = [a, 0], scores
+  // [a, 0, -a], so CE(label 0) = log(1 + e^-a + e^-2a).
+  auto s = tc1_router();
+  const row_matrix<double> e1 = tc1_instance();
+  const double ce = kv1::replay<double>(s, e1, {0}, 1.0);
+  const double a = 2.0 / (1.0 + std::exp(-2.0));
+  CHECK(ce == doctest::Approx(std::log(1 + std::exp(-a) + std::exp(-2 * a))).epsilon(1e-12));
+
+  // Gradients: 2 keys frozen (as after insertion), the newest key and the shared projection train.
+  for (double weight : {1.0, 0.25}) {
+    CAPTURE(weight);
+    auto r = kv1::make<double>(5, 3, 4, kv_router_options{}, 11);
+    for (size_type i = 0; i < 3; ++i) kv1::insert<double>(r, i, random_matrix(3, 5, 20 + static_cast<unsigned>(i)), 11);
+    const row_matrix<double> e = random_matrix(6, 5, 31);
+    const std::vector<index_type> labels = {0, 1, 2, 2, 1, 0};
+    for (auto* p : r.params()) p->zero_grad();
+    const auto frozen0 = r.keys[0].value;
+    kv1::replay<double>(r, e, labels, weight);
+    CHECK(r.keys[0].frozen);
+    CHECK(std::all_of(r.keys[0].grad.begin(), r.keys[0].grad.end(), [](double g) { return g == 0; }));
+    double worst = 0, largest = 0;
+    for (auto* p : r.params()) {
+      if (p->frozen) continue;
+      for (std::size_t i = 0; i < p->value.size(); ++i) {
+        const double keep = p->value[i];
+        p->value[i] = keep + 1e-6;
+        auto copy_up = r;
+        const double up = kv1::replay<double>(copy_up, e, labels, 0.0);
+        p->value[i] = keep - 1e-6;
+        auto copy_down = r;
+        const double down = kv1::replay<double>(copy_down, e, labels, 0.0);
+        p->value[i] = keep;
+        worst = std::max(worst, std::abs(weight * (up - down) / 2e-6 - p->grad[i]));
+        largest = std::max(largest, std::abs(p->grad[i]));
+      }
+    }
+    CHECK(largest > 1e-3);  // the check below compares real gradients
+    CHECK(worst < 1e-6);
+    CHECK(r.keys[0].value == frozen0);
+  }
+
+  CHECK_THROWS_AS(kv1::replay<double>(s, e1, {3}, 1.0), beacon::value_error);     // no expert 3
+  CHECK_THROWS_AS(kv1::replay<double>(s, e1, {0, 1}, 1.0), beacon::shape_error);  // one label per row
+  CHECK_THROWS_AS(kv1::replay<double>(s, e1, {0}, -1.0), beacon::value_error);
+}
+
+TEST_CASE("routing replay through the adaptor keeps every batch on its own expert under a retrained shared projection") {
+  using A = adaptor<double, kv_anchor_router<top_k<1>>, mlp_expert<activation::relu>>;
+  kv_router_options o;
+  o.gate = gate_norm::renormalize_top_k;
+  A a(beacon::cpu{1}, {.d_model = 6, .expert_hidden = 4, .router_rank = 3, .router = o, .seed = 5});
+  row_matrix<double> seen(0, 6);
+  std::vector<index_type> seen_expert;
+  std::vector<row_matrix<double>> batches;
+  adamw opt;
+  opt.lr = 0.05;
+  opt.weight_decay = 0;
+  for (int step = 0; step < 4; ++step) {
+    // Each batch is a cluster around its own centre.
+    row_matrix<double> e = random_matrix(5, 6, 100 + static_cast<unsigned>(step), 0.2);
+    e.rowwise() += random_matrix(1, 6, 200 + static_cast<unsigned>(step), 2.0).row(0);
+    batches.push_back(e);
+    a.insert_expert(expert_init<double>::random_normal(static_cast<std::uint64_t>(step)), beacon::as_view(std::as_const(e)));
+    seen.conservativeResize(seen.rows() + 5, 6);
+    seen.bottomRows(5) = e;
+    seen_expert.insert(seen_expert.end(), 5, static_cast<index_type>(step));
+    for (int it = 0; it < 60; ++it) {
+      a.zero_grad();
+      a.routing_replay(beacon::as_view(std::as_const(seen)), seen_expert, 1.0);
+      a.step(opt);
+    }
+  }
+  std::vector<beacon::matrix_view<const double, beacon::host_space>> views;
+  for (const auto& b : batches) views.push_back(beacon::as_view(b));
+  CHECK(a.routing_consistency(views) == 1.0);
+  CHECK_THROWS_AS(a.routing_replay(beacon::as_view(std::as_const(seen)), std::vector<index_type>(seen_expert.size(), 7), 1.0), beacon::value_error);
+}

@@ -189,6 +189,18 @@ class adaptor {
     return value;
   }
 
+  /// Routing replay (routers with a `replay`, e.g. kv_anchor_router): accumulates the gradient of
+  /// weight * the router's cross-entropy on instance embeddings e (rows) against the experts they
+  /// were edited into (labels); returns that mean CE. Call between backward() and step():
+  ///   a.zero_grad(); a.forward(x, e, out, &st, -1, true); ...; a.backward(st, dout);
+  ///   a.routing_replay(seen_e, seen_expert, 1.0); a.step(opt);
+  double routing_replay(matrix_view<const T, host_space> e, const std::vector<index_type>& labels, double weight = 1.0)
+    requires requires(router_state& s, const row_matrix<T>& rows, const std::vector<index_type>& ids) { Router::template replay<T>(s, rows, ids, 1.0); }
+  {
+    beacon::detail::require_extent("adaptor::routing_replay", "e", "cols (d_model)", e.cols(), cfg_.d_model);
+    return Router::template replay<T>(router_, as_eigen(e), labels, weight);
+  }
+
   /// Top-1 expert of each routing row (instances, or tokens for token-level routers); -1 = none.
   std::vector<index_type> route_top1(matrix_view<const T, host_space> rows) {
     typename Router::template cache<T> c;

@@ -161,7 +161,42 @@ struct kv_anchor_router {
   /// Accumulates gradients of the trainable router parameters from dL/dgates (B x k).
   template <class T>
   static void backward(state<T>& s, const cache<T>& c, const std::vector<T>& dgates) {
-    const row_matrix<T> ds = detail::score_gradient(c.route, dgates, s.opt.gate);
+    backward_scores(s, c, detail::score_gradient(c.route, dgates, s.opt.gate));
+  }
+
+  /// Routing replay (spec §12, beyond the paper): the cross-entropy of the router's softmax over
+  /// all experts against the expert each stored instance was edited into. Accumulates the gradient
+  /// of weight * mean CE into the trainable keys and projection (frozen ones are skipped) and
+  /// returns the mean CE. Replaying the instance embeddings of every batch so far keeps a shared,
+  /// retrained projection from pulling earlier batches to the newest key.
+  template <class T>
+  static double replay(state<T>& s, const Eigen::Ref<const row_matrix<T>>& e, const std::vector<index_type>& labels, double weight) {
+    const char* fn = "kv_anchor_router::replay";
+    if (static_cast<size_type>(labels.size()) != e.rows())
+      beacon::detail::fail<shape_error>(fn, "labels", beacon::detail::concat(e.rows(), " entries (one per instance)"), labels.size());
+    if (!std::isfinite(weight) || weight < 0) beacon::detail::fail(fn, "weight", ">= 0 and finite", weight);
+    const auto t = static_cast<size_type>(s.keys.size());
+    for (index_type l : labels)
+      if (l < 0 || l >= t) beacon::detail::fail(fn, "labels", beacon::detail::concat("expert ids in [0, ", t, ")"), l);
+    if (e.rows() == 0) return 0.0;
+    cache<T> c;
+    route<T>(s, e, c);
+    row_matrix<T> ds = c.route.probs;  // d CE / d scores = p - onehot(label), per row
+    double ce = 0;
+    for (size_type b = 0; b < e.rows(); ++b) {
+      const auto l = labels[static_cast<std::size_t>(b)];
+      ce -= std::log(std::max(static_cast<double>(c.route.probs(b, l)), 1e-300));
+      ds(b, l) -= T(1);
+    }
+    ds *= static_cast<T>(weight / static_cast<double>(e.rows()));
+    backward_scores(s, c, ds);
+    return ce / static_cast<double>(e.rows());
+  }
+
+ private:
+  /// Gradients of the trainable keys and projections from dL/dscores (B x t).
+  template <class T>
+  static void backward_scores(state<T>& s, const cache<T>& c, const row_matrix<T>& ds) {
     const auto t = static_cast<size_type>(s.keys.size());
     const bool shared = s.opt.projection == projection_mode::shared_retrained;
     const size_type projections = shared ? 1 : t;
@@ -193,7 +228,6 @@ struct kv_anchor_router {
     }
   }
 
- private:
   template <class T>
   static projection<T> make_projection(const state<T>& s, const std::string& prefix, std::uint64_t seed, std::uint64_t id) {
     projection<T> p{parameter<T>(prefix + "w_down", {s.rank, s.d_model}), parameter<T>(prefix + "w_up", {s.key_dim, s.rank})};
