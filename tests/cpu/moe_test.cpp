@@ -169,6 +169,24 @@ TEST_CASE("TC-4: router gradient of the un-renormalised top-1 gate, chained to t
   CHECK(none.cwiseAbs().maxCoeff() < 1e-15);
 }
 
+TEST_CASE("forced routing to an expert of underflowed probability gives a finite, zero renormalised gate gradient") {
+  // Regression: the selected mass p_forced was 0 in float, and 1/0 turned the router weights NaN.
+  routing_result<float> r;
+  r.scores = row_matrix<float>(1, 3);
+  r.scores << 0.0f, 200.0f, -5.0f;
+  detail::select(r, 1, gate_norm::renormalize_top_k);
+  REQUIRE(r.probs(0, 0) == 0.0f);  // exp(-200) underflows
+  r.ids[0] = 0;                     // forced to expert 0, as kv_anchor_router::route does
+  r.gates[0] = 1.0f;
+  const row_matrix<float> ds = detail::score_gradient(r, std::vector<float>{0.75f}, gate_norm::renormalize_top_k);
+  CHECK(ds.allFinite());
+  CHECK(ds.cwiseAbs().maxCoeff() == 0.0f);
+  // Un-renormalised, the forced gate is p_0 and its gradient p_0 (1 - p_0) * dg is (finitely) 0 as well.
+  r.gates[0] = r.probs(0, 0);
+  const row_matrix<float> ds_all = detail::score_gradient(r, std::vector<float>{0.75f}, gate_norm::softmax_all_experts);
+  CHECK(ds_all.allFinite());
+}
+
 TEST_CASE("TC-5: a badly trained new key steals the instance, and routing consistency counts it") {
   const row_matrix<double> e = tc1_instance();
   kv1::cache<double> c;

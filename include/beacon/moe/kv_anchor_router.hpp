@@ -161,7 +161,14 @@ struct kv_anchor_router {
   /// Accumulates gradients of the trainable router parameters from dL/dgates (B x k).
   template <class T>
   static void backward(state<T>& s, const cache<T>& c, const std::vector<T>& dgates) {
-    backward_scores(s, c, detail::score_gradient(c.route, dgates, s.opt.gate));
+    if (c.forced < 0) return backward_scores(s, c, detail::score_gradient(c.route, dgates, s.opt.gate));
+    // Forced routing: the gates after the first are the constant 0, and a renormalised first gate is
+    // the constant 1; only an un-renormalised first gate (= p_forced) depends on the scores.
+    std::vector<T> live(dgates.size(), T(0));
+    if (s.opt.gate == gate_norm::softmax_all_experts)
+      for (size_type b = 0; b < c.route.rows; ++b)
+        live[static_cast<std::size_t>(b * c.route.k)] = dgates[static_cast<std::size_t>(b * c.route.k)];
+    backward_scores(s, c, detail::score_gradient(c.route, live, s.opt.gate));
   }
 
   /// Routing replay (spec §12, beyond the paper): the cross-entropy of the router's softmax over

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "../backend/cpu/softmax_top_k.hpp"
@@ -64,32 +65,37 @@ void select(routing_result<T>& r, size_type k, gate_norm norm) {
 }
 
 /// dL/dscores from dL/dgates (B x k) through the gate normalisation and the softmax.
+/// Renormalised gates g_j = p_j / sum_sel p are a softmax over the selected scores, so
+/// dL/ds_l = g_l (dL/dg_l - sum_j g_j dL/dg_j) on the selected set and 0 elsewhere. g is taken
+/// from the selected scores (max-subtracted), never as p_j / sum_sel p: that divides by a mass
+/// which underflows to 0 when forced routing picks an expert of negligible probability, and the
+/// resulting NaN poisoned the router weights. Routers zero dL/dgates for gates they hold constant.
 template <class T>
 row_matrix<T> score_gradient(const routing_result<T>& r, const std::vector<T>& dgates, gate_norm norm) {
-  row_matrix<T> dp = row_matrix<T>::Zero(r.rows, r.experts);
+  row_matrix<T> ds = row_matrix<T>::Zero(r.rows, r.experts);
+  Eigen::Matrix<T, 1, Eigen::Dynamic> dp(r.experts);
+  std::vector<T> g(static_cast<std::size_t>(r.k));
   for (size_type b = 0; b < r.rows; ++b) {
-    T selected = 0;
-    for (size_type j = 0; j < r.k; ++j)
-      if (r.id(b, j) >= 0) selected += r.probs(b, r.id(b, j));
-    for (size_type j = 0; j < r.k; ++j) {
-      const index_type e = r.id(b, j);
-      if (e < 0) continue;
-      const T dg = dgates[static_cast<std::size_t>(b * r.k + j)];
-      if (norm == gate_norm::softmax_all_experts) {
-        dp(b, e) += dg;
-      } else {  // g_j = p_j / S over the selected set
-        for (size_type l = 0; l < r.k; ++l) {
-          const index_type el = r.id(b, l);
-          if (el < 0) continue;
-          dp(b, el) += dg * ((e == el ? T(1) / selected : T(0)) - r.probs(b, e) / (selected * selected));
-        }
-      }
+    const auto dg = [&](size_type j) { return dgates[static_cast<std::size_t>(b * r.k + j)]; };
+    if (norm == gate_norm::softmax_all_experts) {
+      dp.setZero();
+      for (size_type j = 0; j < r.k; ++j)
+        if (r.id(b, j) >= 0) dp(r.id(b, j)) += dg(j);
+      const T inner = dp.dot(r.probs.row(b));
+      ds.row(b) = r.probs.row(b).cwiseProduct((dp.array() - inner).matrix());
+      continue;
     }
-  }
-  row_matrix<T> ds(r.rows, r.experts);
-  for (size_type b = 0; b < r.rows; ++b) {
-    const T inner = dp.row(b).dot(r.probs.row(b));
-    for (size_type i = 0; i < r.experts; ++i) ds(b, i) = r.probs(b, i) * (dp(b, i) - inner);
+    T top = -std::numeric_limits<T>::infinity(), sum = 0, inner = 0;
+    for (size_type j = 0; j < r.k; ++j)
+      if (r.id(b, j) >= 0) top = std::max(top, r.scores(b, r.id(b, j)));
+    for (size_type j = 0; j < r.k; ++j) {
+      g[static_cast<std::size_t>(j)] = r.id(b, j) >= 0 ? std::exp(r.scores(b, r.id(b, j)) - top) : T(0);
+      sum += g[static_cast<std::size_t>(j)];
+    }
+    if (sum == T(0)) continue;  // null-routed row: no gate, no gradient
+    for (size_type j = 0; j < r.k; ++j) inner += (g[static_cast<std::size_t>(j)] /= sum) * dg(j);
+    for (size_type j = 0; j < r.k; ++j)
+      if (r.id(b, j) >= 0) ds(b, r.id(b, j)) += g[static_cast<std::size_t>(j)] * (dg(j) - inner);
   }
   return ds;
 }
