@@ -6,7 +6,6 @@
 // unbounded ablation. The gradient w.r.t. u is exact for the chosen clamp, and defined as 0 where
 // |u| < eps (spec T9; PyTorch versions differ there).
 
-#include <algorithm>
 #include <cmath>
 
 #include "../core/config.hpp"
@@ -23,77 +22,80 @@ struct distance_options {
   double eps = 1e-8;
 };
 
-/// cos(u, v) with the chosen clamp, accumulated in double.
 namespace detail {
-/// u.v, |u|^2 and |v|^2 in one pass, in double.
+/// u.v, |u|^2, |v|^2 and |u - v|^2 in one pass, in double.
+struct distance_moments {
+  double dot = 0, uu = 0, vv = 0, diff2 = 0;
+};
 template <class U, class V>
-void dot_and_norms(const U* u, const V* v, size_type n, double& dot, double& uu, double& vv) {
-  dot = uu = vv = 0;
+distance_moments moments(const U* u, const V* v, size_type n) {
+  distance_moments m;
   for (size_type j = 0; j < n; ++j) {
-    dot += static_cast<double>(u[j]) * static_cast<double>(v[j]);
-    uu += static_cast<double>(u[j]) * static_cast<double>(u[j]);
-    vv += static_cast<double>(v[j]) * static_cast<double>(v[j]);
+    const double a = static_cast<double>(u[j]), b = static_cast<double>(v[j]);
+    m.dot += a * b;
+    m.uu += a * a;
+    m.vv += b * b;
+    m.diff2 += (a - b) * (a - b);
   }
+  return m;
 }
 }  // namespace detail
 
+/// d(u, v) and its gradient as scalars: dd/du_j = cu u_j + cv v_j.
+struct distance_terms {
+  double cos = 0;  ///< cosine kinds only
+  double d = 0;
+  double cu = 0, cv = 0;
+};
+
+/// The distance and gradient scalars from the moments (host and device: the CUDA path accumulates
+/// the moments in its own order, then applies exactly this arithmetic).
+BEACON_HD distance_terms distance_from_moments(double dot, double uu, double vv, double diff2, const distance_options& o) {
+  distance_terms t;
+  if (o.kind == distance_kind::euclidean) {
+    t.d = std::sqrt(diff2);
+    if (t.d > 0) {  // d(u - v)/|u - v|; 0 where u = v
+      t.cu = 1.0 / t.d;
+      t.cv = -1.0 / t.d;
+    }
+    return t;
+  }
+  const double nu = std::sqrt(uu), nv = std::sqrt(vv);
+  const double denom = o.clamp == cosine_clamp::per_norm ? (nu > o.eps ? nu : o.eps) * (nv > o.eps ? nv : o.eps)
+                                                          : (nu * nv > o.eps ? nu * nv : o.eps);
+  t.cos = dot / denom;
+  t.d = 1.0 - t.cos;
+  // d cos / du = v / denom - [clamp inactive] cos u / |u|^2; no direction to move along when |u| < eps.
+  if (nu < o.eps) return t;
+  t.cv = -1.0 / denom;
+  const bool clamp_inactive = o.clamp == cosine_clamp::per_norm || nu * nv >= o.eps;
+  if (clamp_inactive) t.cu = t.cos / (nu * nu);
+  return t;
+}
+
+/// cos(u, v) with the chosen clamp, accumulated in double.
 template <class U, class V>
 double cosine_similarity(const U* u, const V* v, size_type n, const distance_options& o = {}) {
-  double dot, uu, vv;
-  detail::dot_and_norms(u, v, n, dot, uu, vv);
-  const double nu = std::sqrt(uu), nv = std::sqrt(vv);
-  const double denom = o.clamp == cosine_clamp::per_norm ? std::max(nu, o.eps) * std::max(nv, o.eps) : std::max(nu * nv, o.eps);
-  return dot / denom;
+  const auto m = detail::moments(u, v, n);
+  distance_options cosine = o;
+  cosine.kind = distance_kind::cosine;
+  return distance_from_moments(m.dot, m.uu, m.vv, m.diff2, cosine).cos;
 }
 
 /// d(u, v) for the chosen kind.
 template <class U, class V>
 double semantic_distance(const U* u, const V* v, size_type n, const distance_options& o = {}) {
-  if (o.kind == distance_kind::euclidean) {
-    double s = 0;
-    for (size_type j = 0; j < n; ++j) {
-      const double t = static_cast<double>(u[j]) - static_cast<double>(v[j]);
-      s += t * t;
-    }
-    return std::sqrt(s);
-  }
-  return 1.0 - cosine_similarity(u, v, n, o);
+  const auto m = detail::moments(u, v, n);
+  return distance_from_moments(m.dot, m.uu, m.vv, m.diff2, o).d;
 }
 
 /// grad[j] = d d(u, v) / d u_j (double); returns d.
 template <class U, class V>
 double semantic_distance_gradient(const U* u, const V* v, size_type n, double* grad, const distance_options& o = {}) {
-  if (o.kind == distance_kind::euclidean) {
-    const double d = semantic_distance(u, v, n, o);
-    for (size_type j = 0; j < n; ++j) grad[j] = d > 0 ? (static_cast<double>(u[j]) - static_cast<double>(v[j])) / d : 0.0;
-    return d;
-  }
-  double dot, uu, vv;
-  detail::dot_and_norms(u, v, n, dot, uu, vv);
-  const double nu = std::sqrt(uu), nv = std::sqrt(vv);
-  double cos = 0;
-  if (nu < o.eps) {  // no direction to move along: gradient 0 by definition
-    for (size_type j = 0; j < n; ++j) grad[j] = 0.0;
-    return 1.0 - cosine_similarity(u, v, n, o);
-  }
-  if (o.clamp == cosine_clamp::per_norm) {
-    const double au = std::max(nu, o.eps), av = std::max(nv, o.eps);
-    cos = dot / (au * av);
-    // d cos / d u = v / (au av) - [|u| >= eps] cos u / |u|^2
-    for (size_type j = 0; j < n; ++j) {
-      const double g = static_cast<double>(v[j]) / (au * av) - cos * static_cast<double>(u[j]) / (nu * nu);
-      grad[j] = -g;
-    }
-  } else {
-    const double denom = std::max(nu * nv, o.eps);
-    cos = dot / denom;
-    for (size_type j = 0; j < n; ++j) {
-      double g = static_cast<double>(v[j]) / denom;
-      if (nu * nv >= o.eps) g -= cos * static_cast<double>(u[j]) / (nu * nu);
-      grad[j] = -g;
-    }
-  }
-  return 1.0 - cos;
+  const auto m = detail::moments(u, v, n);
+  const distance_terms t = distance_from_moments(m.dot, m.uu, m.vv, m.diff2, o);
+  for (size_type j = 0; j < n; ++j) grad[j] = t.cu * static_cast<double>(u[j]) + t.cv * static_cast<double>(v[j]);
+  return t.d;
 }
 
 }  // namespace beacon::semantic

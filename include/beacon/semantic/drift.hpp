@@ -5,6 +5,7 @@
 //   conflict        C = mean_{i<j} max(0, -cos(f_i, f_j))   (0 with fewer than two features)
 //   cancellation    rho = |sum_k f_k| / sum_k |f_k| in [0, 1]   (1 when every feature is zero)
 
+#include <algorithm>
 #include <cmath>
 #include <span>
 #include <vector>

@@ -10,6 +10,8 @@
 //   loss      self_normalised  L = sum w ce / sum w   (default)   |  mean  L = sum w ce / B
 //             + additive_lambda * mean d                            (0 = off)
 // Rules: an empty batch gives L = 0 and `empty`; sum w = 0 falls back to the unweighted mean.
+// The CUDA overload (same arguments and result, device views) is in reweighted_loss.cuh (nvcc only);
+// both share the checks and the host-side combination below.
 
 #include <algorithm>
 #include <cmath>
@@ -99,6 +101,72 @@ struct semantic_ce_result {
   std::vector<double> distance;  ///< per item (or answer token), detached
 };
 
+namespace detail {
+
+/// Shape and option checks shared by the backends (metadata only; messages name the CPU's function).
+template <class Z, class I, class M, class E, class G, class S>
+void check_semantic_ce(const char* fn, const matrix_view<Z, S>& logits, const vector_view<I, S>& targets,
+                       const matrix_view<M, S>& answer_mask, const matrix_view<E, S>& embedding,
+                       const matrix_view<G, S>& grad_logits, const reweight_options& o, output_vector mode) {
+  const size_type rows = logits.rows();
+  beacon::detail::require_extent(fn, "logits", "rows (answer_mask.rows * answer_mask.cols)", rows, answer_mask.size());
+  beacon::detail::require_extent(fn, "targets", "size (logits.rows)", targets.size(), rows);
+  beacon::detail::require_extent(fn, "embedding", "rows (logits.cols)", embedding.rows(), logits.cols());
+  if (grad_logits.rows() > 0) beacon::detail::require_same_shape(fn, "grad_logits", logits, grad_logits);
+  if (o.additive_lambda != 0.0 && mode != output_vector::expected)
+    beacon::detail::fail(fn, "additive_lambda", "0 unless output_vector::expected (argmax has no gradient)", o.additive_lambda);
+}
+
+/// The answer rows in row order, the item of each, and each item's answer-token count.
+struct answer_layout {
+  std::vector<size_type> rows, item_of_row, item_size;
+  [[nodiscard]] size_type items() const noexcept { return static_cast<size_type>(item_size.size()); }
+};
+
+/// Scans rows r = b * length + l in order with the checks of the loss, in this order: an answer row
+/// whose target is outside [0, vocab), then (per item) an item without an answer token.
+/// is_answer(r) and target(r) read the mask and the targets wherever they live.
+template <class IsAnswer, class Target>
+answer_layout collect_answer_rows(const char* fn, size_type sequences, size_type length, size_type vocab, loss_granularity granularity,
+                                  IsAnswer&& is_answer, Target&& target) {
+  answer_layout a;
+  for (size_type b = 0; b < sequences; ++b) {
+    size_type count = 0;
+    for (size_type l = 0; l < length; ++l) {
+      const size_type r = b * length + l;
+      if (!is_answer(r)) continue;
+      const auto y = target(r);
+      if (y < 0 || y >= vocab)
+        beacon::detail::fail(fn, "targets", beacon::detail::concat("token ids in [0, ", vocab, ")"), beacon::detail::concat(y, " at row ", r));
+      a.rows.push_back(r);
+      a.item_of_row.push_back(a.items());
+      if (granularity == loss_granularity::per_token) a.item_size.push_back(1);
+      ++count;
+    }
+    if (granularity == loss_granularity::per_item) {
+      if (count == 0)
+        beacon::detail::fail(fn, "answer_mask", "at least one answer token per item", beacon::detail::concat("an empty row ", b));
+      a.item_size.push_back(count);
+    }
+  }
+  return a;
+}
+
+[[noreturn]] inline void fail_non_finite_row(const char* fn, size_type row) {
+  beacon::detail::fail(fn, "logits", "finite values on answer rows", beacon::detail::concat("a NaN or Inf in row ", row));
+}
+
+/// ce_i = mean over item i's answer rows of ce_of_answer(a), summed in row order.
+template <class CeOfAnswer>
+std::vector<double> item_cross_entropy(const answer_layout& a, CeOfAnswer&& ce_of_answer) {
+  std::vector<double> ce(a.item_size.size(), 0.0);
+  for (std::size_t k = 0; k < a.rows.size(); ++k) ce[static_cast<std::size_t>(a.item_of_row[k])] += ce_of_answer(k);
+  for (std::size_t i = 0; i < ce.size(); ++i) ce[i] /= static_cast<double>(a.item_size[i]);
+  return ce;
+}
+
+}  // namespace detail
+
 /// The full loss on logits. logits: (B*L) x V (row b*L + l predicts token targets[b*L + l]);
 /// answer_mask: B x L (nonzero = an answer token: prompt tokens are masked out); E: V x D frozen.
 /// Per item: ce_i = mean CE over its answer tokens; o_i = mean expected (or argmax) embedding of
@@ -114,44 +182,20 @@ semantic_ce_result semantic_cross_entropy(const cpu& be, matrix_view<Z, host_spa
                                           output_vector mode = output_vector::expected, const distance_options& dist = {}) {
   using T = std::remove_const_t<Z>;
   const char* fn = "semantic_cross_entropy";
-  const size_type vocab = logits.cols(), dim = embedding.cols(), rows = logits.rows();
-  beacon::detail::require_extent(fn, "logits", "rows (answer_mask.rows * answer_mask.cols)", rows, answer_mask.size());
-  beacon::detail::require_extent(fn, "targets", "size (logits.rows)", targets.size(), rows);
-  beacon::detail::require_extent(fn, "embedding", "rows (logits.cols)", embedding.rows(), vocab);
+  detail::check_semantic_ce(fn, logits, targets, answer_mask, embedding, grad_logits, o, mode);
+  const size_type vocab = logits.cols(), dim = embedding.cols();
   const bool want_grad = grad_logits.rows() > 0;
-  if (want_grad) beacon::detail::require_same_shape(fn, "grad_logits", logits, grad_logits);
-  if (o.additive_lambda != 0.0 && mode != output_vector::expected)
-    beacon::detail::fail(fn, "additive_lambda", "0 unless output_vector::expected (argmax has no gradient)", o.additive_lambda);
 
   // Answer rows and their items.
-  const size_type length = answer_mask.cols();
-  std::vector<size_type> answer_rows, item_of_row;
-  std::vector<size_type> item_size;
-  for (size_type b = 0; b < answer_mask.rows(); ++b) {
-    size_type count = 0;
-    for (size_type l = 0; l < length; ++l) {
-      if (answer_mask(b, l) == M(0)) continue;
-      const size_type r = b * length + l;
-      if (targets[r] < 0 || targets[r] >= vocab)
-        beacon::detail::fail(fn, "targets", beacon::detail::concat("token ids in [0, ", vocab, ")"), beacon::detail::concat(targets[r], " at row ", r));
-      answer_rows.push_back(r);
-      if (granularity == loss_granularity::per_token) {
-        item_of_row.push_back(static_cast<size_type>(item_size.size()));
-        item_size.push_back(1);
-      } else {
-        item_of_row.push_back(static_cast<size_type>(item_size.size()));
-      }
-      ++count;
-    }
-    if (granularity == loss_granularity::per_item) {
-      if (count == 0)
-        beacon::detail::fail(fn, "answer_mask", "at least one answer token per item", beacon::detail::concat("an empty row ", b));
-      item_size.push_back(count);
-    }
-  }
+  const detail::answer_layout layout = detail::collect_answer_rows(
+      fn, answer_mask.rows(), answer_mask.cols(), vocab, granularity,
+      [&](size_type r) { return answer_mask(r / answer_mask.cols(), r % answer_mask.cols()) != M(0); },
+      [&](size_type r) { return targets[r]; });
+  const std::vector<size_type>& answer_rows = layout.rows;
+  const std::vector<size_type>& item_of_row = layout.item_of_row;
+  const std::vector<size_type>& item_size = layout.item_size;
   const auto items = static_cast<size_type>(item_size.size());
   semantic_ce_result res;
-  res.ce.assign(static_cast<std::size_t>(items), 0.0);
   res.distance.assign(static_cast<std::size_t>(items), 0.0);
   if (want_grad) fill(be, G(0), grad_logits);
 
@@ -202,7 +246,6 @@ semantic_ce_result semantic_cross_entropy(const cpu& be, matrix_view<Z, host_spa
     for (size_type i = 0; i < n; ++i) {
       const std::size_t a = first + static_cast<std::size_t>(i);
       const size_type r = answer_rows[a], item = item_of_row[a];
-      res.ce[static_cast<std::size_t>(item)] += row_ce[a];  // summed in row order, divided by the item size below
       for (size_type j = 0; j < dim; ++j) {
         out_vec[static_cast<std::size_t>(item * dim + j)] += static_cast<double>(ov(i, j));
         tgt_vec[static_cast<std::size_t>(item * dim + j)] += static_cast<double>(embedding(targets[r], j));
@@ -212,11 +255,10 @@ semantic_ce_result semantic_cross_entropy(const cpu& be, matrix_view<Z, host_spa
         for (size_type v = 0; v < vocab; ++v) grad_logits(r, v) = static_cast<G>(probs(i, v));
     }
   }
-  if (bad != beacon::detail::no_bad_row)
-    beacon::detail::fail(fn, "logits", "finite values on answer rows", beacon::detail::concat("a NaN or Inf in row ", bad));
+  if (bad != beacon::detail::no_bad_row) detail::fail_non_finite_row(fn, bad);
+  res.ce = detail::item_cross_entropy(layout, [&](std::size_t a) { return row_ce[a]; });
   for (size_type item = 0; item < items; ++item) {
     const double m = static_cast<double>(item_size[static_cast<std::size_t>(item)]);
-    res.ce[static_cast<std::size_t>(item)] /= m;
     for (size_type j = 0; j < dim; ++j) {
       out_vec[static_cast<std::size_t>(item * dim + j)] /= m;
       tgt_vec[static_cast<std::size_t>(item * dim + j)] /= m;
