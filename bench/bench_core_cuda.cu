@@ -18,6 +18,7 @@
 //   BM_cuda_lloyd_iteration one k-means Lloyd iteration (issue 4 sizes)
 //   BM_cuda_q_sample        per-token diffusion noising with Philox (issue 6 sizes)
 //   BM_cuda_rounding        nearest-embedding rounding, cuBLAS GEMM + arg-min (issue 6 sizes)
+//   BM_cuda_grouped_expert_ffn  LEMoE SwiGLU experts over expert-grouped tokens, one cuBLAS GEMM per layer and expert
 // Router model (B.5): bytes = 4*T*E + 12*T*k, FLOPs = 5*T*E (as bench_core.cpp, so fractions compare).
 // Without a visible GPU the binary says so and exits 0 (benchmarks are not tests).
 //
@@ -34,7 +35,9 @@
 #include <beacon/beacon.hpp>
 #include <beacon/diffusion/noising.hpp>
 #include <beacon/diffusion/rounding.hpp>
+#include <beacon/moe/ops/grouped_expert.hpp>
 #include <beacon/plan.hpp>
+#include <beacon/semantic/reweighted_loss.cuh>
 
 #include "roofline.hpp"
 
@@ -271,6 +274,87 @@ void BM_cuda_rounding(benchmark::State& st) {
   });
 }
 BENCHMARK(BM_cuda_rounding)->ArgNames({"BL", "D", "V"})->Args({8192, 128, 30522})->Args({8192, 128, 50257})->Args({65536, 4096, 50257})->UseManualTime();
+
+// ---- semantic re-weighted cross-entropy, forward + backward (issue 5) ----------------------------
+// semantic_cross_entropy on (B*L) x V float logits with L = 8 answer tokens per item (no prompt rows),
+// D = 1024, default options (linear weights, self-normalised, EXPECTED output vectors, per item) and
+// the gradient written; additive = 1 adds lambda = 0.5 and its G E^T GEMM. Event time includes the
+// one host round trip (per-row CE and distances down, per-row scales up).
+//   bytes   the unavoidable traffic: read the logits, write the gradient, read E (8 B L V + 4 V D;
+//           + 4 V D for the additive GEMM's second read of E)
+//   FLOPs   the pooled expected-embedding GEMM 2 B V D (+ 2 B V D for E g) and ~10 per logit for the
+//           softmax, CE and gradient passes
+//   model_bytes  what this implementation moves: row kernel 12 B L V (two reads, one write), mean
+//           probabilities 4 B L V + 4 B V, the GEMM 4 B V + 4 V D, the gradient pass 8 B L V (+ additive:
+//           4 B V for E g, 4 B L V to read it per row, 4 V D)
+void BM_cuda_semantic_cross_entropy(benchmark::State& st) {
+  namespace sem = beacon::semantic;
+  const size_type rows = st.range(0), vocab = st.range(1), dim = 1024, length = 8, items = rows / length;
+  const bool additive = st.range(2) != 0;
+  const beacon::cuda& be = backend();
+  beacon::device_buffer<float> logits(rows * vocab), embedding(vocab * dim), grad(rows * vocab);
+  beacon::fill_normal(be, beacon::philox_stream{21, 0}, logits.matrix(rows, vocab));
+  beacon::fill_normal(be, beacon::philox_stream{22, 0}, embedding.matrix(vocab, dim));
+  std::mt19937 gen(5);
+  std::uniform_int_distribution<index_type> token(0, static_cast<index_type>(vocab - 1));
+  std::vector<index_type> host_targets(static_cast<std::size_t>(rows));
+  for (auto& y : host_targets) y = token(gen);
+  const beacon::device_buffer<index_type> targets(host_targets);
+  const beacon::device_buffer<std::uint8_t> mask(std::vector<std::uint8_t>(static_cast<std::size_t>(rows), 1));
+  const sem::reweight_options options{.additive_lambda = additive ? 0.5 : 0.0};
+  const double bl = double(rows), v = double(vocab), d = double(dim), b = double(items);
+  const double bytes = 8.0 * bl * v + 4.0 * v * d * (additive ? 2.0 : 1.0);
+  const double flops = 2.0 * b * v * d * (additive ? 2.0 : 1.0) + 10.0 * bl * v;
+  double loss = 0;
+  measure_gpu(st, bytes, flops, [&] {
+    loss = sem::semantic_cross_entropy(be, logits.matrix(rows, vocab), targets.view(), mask.matrix(items, length),
+                                       embedding.matrix(vocab, dim), options, grad.matrix(rows, vocab))
+               .combined.loss;
+  });
+  const double model = 24.0 * bl * v + 8.0 * b * v + 4.0 * v * d + (additive ? 4.0 * b * v + 4.0 * bl * v + 4.0 * v * d : 0.0);
+  st.counters["model_bytes"] = model;
+  st.counters["loss"] = loss;
+  st.SetLabel(residency(8.0 * bl * v));
+}
+BENCHMARK(BM_cuda_semantic_cross_entropy)
+    ->ArgNames({"BL", "V", "additive"})
+    ->Args({4096, 32000, 0})
+    ->Args({16384, 50257, 0})
+    ->Args({4096, 32000, 1})
+    ->Args({16384, 50257, 1})
+    ->UseManualTime();
+
+// ---- LEMoE grouped expert FFN (issue 3) ------------------------------------------------------------
+// T tokens routed top-1 uniformly at random over E SwiGLU experts, already grouped by expert: one
+// cuBLAS GEMM per layer and expert plus the fused SiLU * up kernel (moe::grouped_swiglu_forward).
+// FLOP = 6 T d h; bytes (fp32) = weights 12 E d h + x and y 8 T d + the kept a, b, u 12 T h.
+// Target (design.md): >= 60 % of cuBLAS dense GEMM at the same FLOPs, i.e. flop_frac >= 0.6.
+void BM_cuda_grouped_expert_ffn(benchmark::State& st) {
+  const size_type t = st.range(0), d = st.range(1), h = st.range(2), e = st.range(3);
+  const beacon::cuda& be = backend();
+  std::vector<index_type> offsets(static_cast<std::size_t>(e + 1), 0);
+  std::mt19937 gen(7);
+  std::uniform_int_distribution<size_type> pick(0, e - 1);
+  for (size_type i = 0; i < t; ++i) ++offsets[static_cast<std::size_t>(pick(gen) + 1)];
+  for (size_type i = 0; i < e; ++i) offsets[static_cast<std::size_t>(i + 1)] += offsets[static_cast<std::size_t>(i)];
+  beacon::device_buffer<float> weights(3 * e * d * h), x(t * d), y(t * d), cache(3 * t * h);
+  beacon::fill_normal(be, beacon::philox_stream{1, 0}, weights.matrix(3 * e * h, d));
+  beacon::fill_normal(be, beacon::philox_stream{2, 0}, x.matrix(t, d));
+  std::vector<beacon::moe::swiglu_weights<float, beacon::device_space>> w;
+  for (size_type i = 0; i < e; ++i) {
+    const float* base = weights.data() + 3 * i * d * h;
+    w.push_back({beacon::device_matrix(base, h, d), beacon::device_matrix(base + d * h, h, d), beacon::device_matrix(base + 2 * d * h, d, h)});
+  }
+  const beacon::moe::swiglu_cache<float, beacon::device_space> kept{beacon::device_matrix(cache.data(), t, h),
+                                                                    beacon::device_matrix(cache.data() + t * h, t, h),
+                                                                    beacon::device_matrix(cache.data() + 2 * t * h, t, h)};
+  const auto xv = beacon::device_matrix<const float>(x.data(), t, d);
+  const double bytes = 4.0 * (3.0 * double(e * d * h) + 2.0 * double(t * d) + 3.0 * double(t * h));
+  measure_gpu(st, bytes, 6.0 * double(t) * double(d) * double(h),
+              [&] { beacon::moe::grouped_swiglu_forward(be, w, offsets, xv, kept, y.matrix(t, d)); });
+  st.SetLabel(residency(bytes));
+}
+BENCHMARK(BM_cuda_grouped_expert_ffn)->ArgNames({"T", "d", "h", "E"})->Args({16384, 1024, 2816, 8})->Args({16384, 1024, 2816, 64})->UseManualTime();
 
 void probe_gpu() {
   const beacon::cuda& be = backend();

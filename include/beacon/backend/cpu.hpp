@@ -1,11 +1,13 @@
 #pragma once
 // The CPU backend and all its primitives.
 
+#include "cpu/activation.hpp"
 #include "cpu/cpu.hpp"
 #include "cpu/elementwise.hpp"
 #include "cpu/gather_scatter.hpp"
 #include "cpu/gemm.hpp"
 #include "cpu/group.hpp"
+#include "cpu/moe_kernels.hpp"
 #include "cpu/pool.hpp"
 #include "cpu/segment_sum.hpp"
 #include "cpu/softmax_top_k.hpp"

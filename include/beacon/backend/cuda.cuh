@@ -7,6 +7,7 @@
 // Shapes are checked on the host with the CPU backend's exact messages; checks that need the data
 // (NaN logits, index ranges, all-zero masks, offsets) are the CPU backend's alone (see each header).
 
+#include "cuda/activation.cuh"
 #include "cuda/buffer.cuh"
 #include "cuda/check.cuh"
 #include "cuda/cuda.cuh"
@@ -15,6 +16,7 @@
 #include "cuda/gemm.cuh"
 #include "cuda/group.cuh"
 #include "cuda/launch.cuh"
+#include "cuda/moe_kernels.cuh"
 #include "cuda/pool.cuh"
 #include "cuda/segment_sum.cuh"
 #include "cuda/softmax_top_k.cuh"

@@ -1,0 +1,111 @@
+#pragma once
+// Expert dispatch on any backend: the (token, choice) pairs of a routing grouped by expert, the
+// token rows gathered into one expert-grouped buffer, and the gate-weighted combine back. The
+// grouping is moe::make_dispatch's (expert, then token, then choice; a stable sort) computed on the
+// backend: keys t*k + j -> expert (empty choices go to an extra last group), the backend's
+// group_rows_by_key (a stable CUB radix sort on CUDA), then pair lists and inverse positions.
+//
+//   grouped_dispatch<space> d{offsets, pair_token, pair_choice, position};   // caller's memory
+//   group_pairs_by_expert(be, ids, tokens, tokens_per_route, experts, d);
+//   const auto host_offsets = download(be, d.offsets);  // the one host round trip: GEMM sizes
+//   gather_pairs(be, x, d, x_grouped.row_block(0, host_offsets.back()));
+//   ... grouped expert forward (grouped_expert.hpp) ...
+//   combine_pairs(be, y_grouped, d, gates, tokens_per_route, lambda, out);
+//
+// Combine is out[t] = lambda * sum_j gate(t / L, j) * y_grouped[position(t, j)], added in j order
+// (no atomics): deterministic, and for k <= 2 the adaptor's exact additions.
+
+#include <type_traits>
+
+#include "../../backend/cpu/gather_scatter.hpp"
+#include "../../backend/cpu/group.hpp"
+#include "../../backend/cpu/moe_kernels.hpp"
+#include "../../core/backend.hpp"
+#include "../../core/workspace.hpp"
+
+namespace beacon::moe {
+
+/// Caller-owned dispatch arrays for `tokens` tokens with k choices and E experts.
+template <class Space>
+struct grouped_dispatch {
+  vector_view<index_type, Space> offsets;      ///< E + 1: pairs of expert e are grouped rows [offsets[e], offsets[e+1])
+  vector_view<index_type, Space> pair_token;   ///< tokens * k: token of grouped row q (-1 past offsets[E])
+  vector_view<index_type, Space> pair_choice;  ///< tokens * k: which choice grouped row q is (-1 past offsets[E])
+  matrix_view<index_type, Space> position;     ///< tokens x k: grouped row of pair (t, j), -1 for an empty choice
+};
+
+/// Groups the pairs of routing `ids` (R x k, -1 = no expert) by expert; token t uses routing row
+/// t / tokens_per_route. Nothing is synchronised; offsets stay on the backend. Scratch: 2 tokens*k
+/// + E + 2 indices.
+template <backend B, class I>
+void group_pairs_by_expert(const B& be, matrix_view<I, typename B::memory_space> ids, size_type tokens, size_type tokens_per_route,
+                           size_type experts, const grouped_dispatch<typename B::memory_space>& out) {
+  using space = typename B::memory_space;
+  const char* fn = "moe::group_pairs_by_expert";
+  const size_type k = ids.cols();
+  if (k < 1) beacon::detail::fail<shape_error>(fn, "ids", "at least one column (k >= 1)", "0 columns");
+  if (experts < 1) beacon::detail::fail(fn, "experts", ">= 1", experts);
+  beacon::detail::require_extent(fn, "out.offsets", "size (experts + 1)", out.offsets.size(), experts + 1);
+  beacon::detail::require_extent(fn, "out.pair_token", "size (tokens * k)", out.pair_token.size(), tokens * k);
+  beacon::detail::require_extent(fn, "out.pair_choice", "size (tokens * k)", out.pair_choice.size(), tokens * k);
+  beacon::detail::require_extent(fn, "out.position", "rows (tokens)", out.position.rows(), tokens);
+  beacon::detail::require_extent(fn, "out.position", "cols (k)", out.position.cols(), k);
+  const size_type pairs = tokens * k;
+  auto arena = be.scratch(
+      workspace_layout().template add<index_type>(pairs).template add<index_type>(pairs).template add<index_type>(experts + 2).bytes());
+  const auto keys = arena.template take<index_type>(pairs);
+  const auto permutation = arena.template take<index_type>(pairs);
+  const auto group_offsets = arena.template take<index_type>(experts + 2);
+  dispatch_keys(be, ids, tokens, tokens_per_route, experts, keys);
+  group_rows_by_key(be, vector_view<const index_type, space>(keys), experts + 1, group_offsets, permutation);
+  dispatch_pairs(be, vector_view<const index_type, space>(permutation), vector_view<const index_type, space>(group_offsets), k,
+                 out.pair_token, out.pair_choice, out.position);
+  copy(be, vector_view<const index_type, space>(group_offsets.data(), experts + 1), out.offsets);
+}
+
+/// x_grouped(q, :) = x(pair_token[q], :) for the first x_grouped.rows() grouped pairs (pass the
+/// number of routed pairs, offsets[E], as the row count).
+template <backend B, class X, class T>
+void gather_pairs(const B& be, matrix_view<X, typename B::memory_space> x, const grouped_dispatch<typename B::memory_space>& d,
+                  matrix_view<T, typename B::memory_space> x_grouped) {
+  using space = typename B::memory_space;
+  if (x_grouped.rows() > d.pair_token.size())
+    beacon::detail::fail<shape_error>("moe::gather_pairs", "x_grouped", beacon::detail::concat("rows <= pairs (", d.pair_token.size(), ")"),
+                                      x_grouped.rows());
+  gather_rows(be, x, vector_view<const index_type, space>(d.pair_token.data(), x_grouped.rows()), x_grouped);
+}
+
+/// out(t, :) = lambda * sum_j gates(t / L, j) * y_grouped(position(t, j), :) (zero rows for tokens
+/// without an expert).
+template <backend B, class Y, class G, class T>
+void combine_pairs(const B& be, matrix_view<Y, typename B::memory_space> y_grouped, const grouped_dispatch<typename B::memory_space>& d,
+                   matrix_view<G, typename B::memory_space> gates, size_type tokens_per_route, std::type_identity_t<T> lambda,
+                   matrix_view<T, typename B::memory_space> out) {
+  using space = typename B::memory_space;
+  combine_rows(be, y_grouped, matrix_view<const index_type, space>(d.position), gates, tokens_per_route, lambda, out);
+}
+
+// ---- backward --------------------------------------------------------------------------------
+
+/// dy_grouped(q, :) = lambda * gates(t / L, j) * dout(t, :) for grouped pair q = (t, j): the
+/// gradient each expert receives (pass offsets[E] rows).
+template <backend B, class D, class G, class T>
+void gather_gated_pairs(const B& be, matrix_view<D, typename B::memory_space> dout, const grouped_dispatch<typename B::memory_space>& d,
+                        matrix_view<G, typename B::memory_space> gates, size_type tokens_per_route, std::type_identity_t<T> lambda,
+                        matrix_view<T, typename B::memory_space> dy_grouped) {
+  using space = typename B::memory_space;
+  gather_gated_rows(be, dout, vector_view<const index_type, space>(d.pair_token), vector_view<const index_type, space>(d.pair_choice),
+                    gates, tokens_per_route, lambda, dy_grouped);
+}
+
+/// dgates(r, j) = sum over routing row r's tokens t (in order) of lambda * <dout(t), y_grouped(position(t, j))>:
+/// dL/dgate for the router's backward (kv_anchor_router::backward takes it as dgates).
+template <backend B, class D, class Y, class T>
+void pair_gate_gradients(const B& be, matrix_view<D, typename B::memory_space> dout, matrix_view<Y, typename B::memory_space> y_grouped,
+                         const grouped_dispatch<typename B::memory_space>& d, size_type tokens_per_route, std::type_identity_t<T> lambda,
+                         matrix_view<T, typename B::memory_space> dgates) {
+  using space = typename B::memory_space;
+  gate_gradients(be, dout, y_grouped, matrix_view<const index_type, space>(d.position), tokens_per_route, lambda, dgates);
+}
+
+}  // namespace beacon::moe
