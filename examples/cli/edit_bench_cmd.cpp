@@ -6,6 +6,7 @@
 #include <beacon/io/adaptor_checkpoint.hpp>
 #include <beacon/moe.hpp>
 #include <beacon/plan.hpp>
+#include <beacon/semantic.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -47,6 +48,8 @@ struct args {
   unsigned long long seed = 0;
   double lr = 1e-2, ft_lr = 1e-3, loss_threshold = 0.05, null_threshold = 0.5;
   double anchor_threshold = 0.6;  // instance anchors: the sweep in docs/edit_bench.md (Loc >= 0.95 on both data sets)
+  std::string loss = "ce";        // ce | semantic (semantic re-weighted CE + filtering by d0)
+  double filter_fraction = 0.1;   // --loss semantic: drop this share of edits with the largest d0 (PERCENTILE)
   bool quiet = false;
 };
 
@@ -235,7 +238,40 @@ struct bench {
   mat Es, Er, El;        // centred instance embeddings (minus the mean over the edit prompts)
   std::vector<int> alt;  // target answer ids
   std::vector<int> base_loc;
+  bool semantic = false;       // --loss semantic
+  std::vector<char> trained;   // per edit: kept by the semantic filter (all 1 with --loss ce)
 };
+
+/// The edits of `batch` that training sees (the semantic filter may drop some; scoring sees all).
+std::vector<int> trained_rows(const bench& B, const std::vector<int>& batch) {
+  std::vector<int> kept;
+  for (int i : batch)
+    if (B.trained[static_cast<std::size_t>(i)]) kept.push_back(i);
+  return kept;
+}
+
+/// Semantic re-weighted cross-entropy (docs/semantic.md; library defaults: linear weights, alpha 1,
+/// self-normalised, expected embedding, cosine) of logits = H W_out^T, with W_out (answers x d, frozen)
+/// as the answer embedding table. Fills dH (when `grad`) and the per-edit distances.
+double semantic_loss(const host_model& h, const mat& H, const std::vector<int>& y, mat* dH, std::vector<double>* distance = nullptr) {
+  const auto W = moe::detail::mat(h.wout);
+  const mat logits = H * W.transpose();
+  const auto n = logits.rows(), answers = logits.cols();
+  std::vector<index_type> targets(y.begin(), y.end());
+  const mat mask = mat::Ones(n, 1);
+  mat grad = dH ? mat(n, answers) : mat(0, answers);
+  const auto table = host_matrix(static_cast<const float*>(h.wout.value.data()), answers, h.d);
+  const auto res = semantic::semantic_cross_entropy(cpu{1}, as_view(logits), host_vector(static_cast<const index_type*>(targets.data()), n),
+                                                    as_view(mask), table, semantic::reweight_options{}, as_view(grad));
+  if (dH) dH->noalias() = grad * W;
+  if (distance) *distance = res.distance;
+  return res.combined.loss;
+}
+
+/// The training loss of every method: plain mean cross-entropy, or the semantic re-weighted one.
+double edit_loss(const bench& B, const mat& H, const std::vector<int>& y, mat& dH) {
+  return B.semantic ? semantic_loss(*B.h, H, y, &dH) : cross_entropy(H, y, *B.h, dH);
+}
 
 struct run_result {
   std::string method, order;
@@ -285,19 +321,20 @@ run_result run_ft(const bench& B, const std::vector<std::vector<int>>& batches, 
   }
   const auto t0 = clock_type::now();
   for (std::size_t s = 0; s < batches.size(); ++s) {
-    const mat X = rows_of(B.Xs, batches[s]);
-    const auto y = targets(B, batches[s]);
+    const auto rows = trained_rows(B, batches[s]);
+    const mat X = rows_of(B.Xs, rows);
+    const auto y = targets(B, rows);
     moe::adamw opt;
     opt.lr = B.a->ft_lr;
     opt.weight_decay = 0;
     long long it = 0;
     double loss = 0;
-    for (; it < B.a->max_iters; ++it) {
+    for (; it < B.a->max_iters && !rows.empty(); ++it) {
       for (auto* p : f.params()) p->zero_grad();
       ffn_t::cache<float> cache;
       const mat H = X + ffn_forward(f, X, &cache);
       mat dH;
-      loss = cross_entropy(H, y, *B.h, dH);
+      loss = edit_loss(B, H, y, dH);
       bar.show(label, static_cast<long long>(s), static_cast<long long>(batches.size()), it, loss);
       if (loss < B.a->loss_threshold) break;
       ffn_t::backward<float>(f, X, cache, dH, nullptr);
@@ -329,13 +366,14 @@ run_result run_adaptor(A& ad, const bench& B, const std::vector<std::vector<int>
   mat seen(0, Es.cols());  // routing replay: every batch's routing rows so far, labelled with their expert
   std::vector<index_type> seen_expert;
   for (std::size_t s = 0; s < S; ++s) {
-    const mat X = rows_of(B.Xs, batches[s]), E = rows_of(Es, batches[s]), H0 = rows_of(B.Hs, batches[s]);
+    const auto rows = trained_rows(B, batches[s]);  // an empty batch still gets its expert (no anchors, random key)
+    const mat X = rows_of(B.Xs, rows), E = rows_of(Es, rows), H0 = rows_of(B.Hs, rows);
     if (replay) {
       seen.conservativeResize(seen.rows() + E.rows(), Es.cols());
       seen.bottomRows(E.rows()) = E;
       seen_expert.insert(seen_expert.end(), static_cast<std::size_t>(E.rows()), static_cast<index_type>(s));
     }
-    const auto y = targets(B, batches[s]);
+    const auto y = targets(B, rows);
     if (insert_each_step) ad.insert_expert(moe::expert_init<float>::random_normal(B.a->seed * 131 + s, scale), as_view(E));
     const size_type force = forced ? static_cast<size_type>(s) : -1;
     moe::adamw opt;
@@ -344,13 +382,13 @@ run_result run_adaptor(A& ad, const bench& B, const std::vector<std::vector<int>
     auto loss_fn = [&](matrix_view<const float> out, matrix_view<float> dout) {
       const mat H = H0 + as_eigen(out);
       mat dH;
-      const double l = cross_entropy(H, y, *B.h, dH);
+      const double l = edit_loss(B, H, y, dH);
       as_eigen(dout) = dH;
       return l;
     };
     long long it = 0;
     double loss = 0;
-    for (; it < B.a->max_iters;) {
+    for (; it < B.a->max_iters && !rows.empty();) {
       if constexpr (requires { ad.routing_replay(as_view(seen), seen_expert, 1.0); }) {
         if (replay) {  // train_step's parts, with the router's replay loss added before the update
           ad.zero_grad();
@@ -489,6 +527,29 @@ void run(const args& a) {
               static_cast<long long>(A), static_cast<long long>(h.d), a.ffn_hidden, pre.epochs, pre.seconds);
   std::printf("accuracy before editing: %.4f (src -> pred %.4f, rephrase -> pred %.4f, loc -> loc_ans %.4f)\n", pre.accuracy, pre.src,
               pre.rephrase, pre.loc);
+  // --loss semantic: the target distance d0 of every edit under the frozen model (spec semantic_peft.md
+  // section 3: computed once, before training), and the PERCENTILE filter over it.
+  B.semantic = a.loss == "semantic";
+  B.trained.assign(static_cast<std::size_t>(T), 1);
+  nlohmann::json filter_json = nullptr;
+  if (B.semantic) {
+    std::vector<double> d0;
+    semantic_loss(h, B.Hs, B.alt, nullptr, &d0);
+    semantic::filter_options fo;
+    fo.criterion = semantic::filter_criterion::percentile;
+    fo.fraction = a.filter_fraction;
+    const auto kept = semantic::filter_by_distance(d0, fo);
+    if (kept.status == semantic::filter_status::all_filtered)
+      throw value_error("beacon edit-bench: argument '--filter-fraction' expected a value that keeps some edits, got " + std::to_string(a.filter_fraction) +
+                        " (every edit was filtered)");
+    std::fill(B.trained.begin(), B.trained.end(), 0);
+    for (auto k : kept.kept) B.trained[static_cast<std::size_t>(k)] = 1;
+    std::printf("loss: semantic re-weighted CE (linear weights, alpha 1, self-normalised; W_out as the answer embedding); filter: trains on %lld of "
+                "%lld edits (drops the %.0f %% with the largest d0; mean d0 %.3f -> %.3f)\n",
+                static_cast<long long>(kept.kept.size()), T, 100.0 * a.filter_fraction, kept.mean_before, kept.mean_after);
+    filter_json = {{"criterion", "percentile"}, {"fraction", a.filter_fraction}, {"kept", kept.kept.size()}, {"invalid", kept.invalid},
+                   {"mean_d0_before", kept.mean_before}, {"var_d0_before", kept.var_before}, {"mean_d0_after", kept.mean_after}, {"var_d0_after", kept.var_after}};
+  }
   const long long per_stream = a.chunk > 0 ? std::min(a.chunk, T) : T;
   std::printf("editing: %lld edits%s in %lld steps (batch %lld), %s\n\n", T,
               a.chunk > 0 ? (" in streams of " + std::to_string(per_stream) + " (model reset between streams)").c_str() : "", a.steps,
@@ -675,7 +736,8 @@ void run(const args& a) {
          {{"data", embedded ? "embedded" : a.data}, {"records_skipped", skipped}, {"edits", T}, {"steps", a.steps}, {"batch", batch}, {"chunk", a.chunk > 0 ? nlohmann::json(N) : nlohmann::json(nullptr)}, {"streams", streams.size()},
           {"methods", methods}, {"orders", a.orders}, {"seed", a.seed}, {"d", a.d}, {"ffn_hidden", a.ffn_hidden}, {"expert_hidden", a.expert_hidden},
           {"vocabulary", V}, {"answers", A}, {"lr", a.lr}, {"ft_lr", a.ft_lr}, {"loss_threshold", a.loss_threshold}, {"max_iters", a.max_iters},
-          {"null_threshold", a.null_threshold}, {"anchor_threshold", a.anchor_threshold}, {"pretrain_epochs", pre.epochs}, {"pretrain_seconds", pre.seconds}}},
+          {"null_threshold", a.null_threshold}, {"anchor_threshold", a.anchor_threshold}, {"loss", a.loss}, {"filter", filter_json},
+          {"pretrain_epochs", pre.epochs}, {"pretrain_seconds", pre.seconds}}},
         {"base_accuracy", pre.accuracy},
         {"base_accuracy_detail", {{"src", pre.src}, {"rephrase", pre.rephrase}, {"loc", pre.loc}}},
         {"results", res},
@@ -722,6 +784,10 @@ void add_edit_bench_command(CLI::App& app) {
   cmd->add_option("--null-threshold", a->null_threshold, "lemoe+anchors(+plan): cosine to the expert key below which an instance uses no expert");
   cmd->add_option("--anchor-threshold", a->anchor_threshold,
                   "lemoe+instance-anchors(+plan): cosine to the nearest stored anchor below which an instance uses no expert");
+  cmd->add_option("--loss", a->loss, "training loss of every method: ce, or semantic (semantic re-weighted CE, edits filtered by d0)")
+      ->check(CLI::IsMember({"ce", "semantic"}));
+  cmd->add_option("--filter-fraction", a->filter_fraction, "--loss semantic: share of edits with the largest d0 left out of training (0 keeps all)")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--pretrain-epochs", a->pretrain_epochs, "host pre-training epochs at most")->check(CLI::PositiveNumber);
   cmd->add_option("--d", a->d, "host model width d")->check(CLI::PositiveNumber);
   cmd->add_option("--ffn-hidden", a->ffn_hidden, "host FFN hidden width")->check(CLI::PositiveNumber);

@@ -258,3 +258,40 @@ TEST_CASE("edit-bench: replay and instance-anchor methods, the latter's checkpoi
   CHECK(loaded.experts() == 2);
   CHECK(loaded.router().anchors.rows() == 40);
 }
+
+TEST_CASE("edit-bench --loss semantic: the semantic re-weighted loss trains, the d0 filter leaves edits out of training") {
+  const std::string j = scratch("sem.json"), jce = scratch("sem_ce.json"), ckpt = scratch("sem.safetensors");
+  const std::string common = "edit-bench --quiet --edits 50 --steps 2 --methods ft,lemoe+instance-anchors --max-iters 20 --seed 5";
+  auto r = run(common + " --loss semantic --filter-fraction 0.2 --json " + j + " --save " + ckpt);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("trains on 40 of 50 edits") != std::string::npos);
+  std::ifstream in(j);
+  const auto a = nlohmann::json::parse(in);
+  CHECK(a["config"]["loss"] == "semantic");
+  CHECK(a["config"]["filter"]["kept"] == 40);
+  CHECK(a["config"]["filter"]["mean_d0_after"].get<double>() <= a["config"]["filter"]["mean_d0_before"].get<double>());
+  REQUIRE(a["results"].size() == 2);
+  for (const auto& res : a["results"])
+    for (const char* k : {"rel", "gen", "loc", "avg"}) {
+      CHECK(res[k].get<double>() >= 0);
+      CHECK(res[k].get<double>() <= 1);
+    }
+  // Only the trained edits become anchors of the instance router.
+  r = run("inspect --json " + ckpt);
+  REQUIRE(r.code == 0);
+  CHECK(nlohmann::json::parse(r.out)["anchors"]["count"] == 40);
+  // Without filtering the semantic loss still differs from plain CE (the weights change the updates).
+  REQUIRE(run(common + " --loss semantic --filter-fraction 0 --json " + j).code == 0);
+  REQUIRE(run(common + " --json " + jce).code == 0);
+  std::ifstream in_sem(j), in_ce(jce);
+  const auto sem = nlohmann::json::parse(in_sem), ce = nlohmann::json::parse(in_ce);
+  CHECK(sem["config"]["filter"]["kept"] == 50);
+  CHECK(ce["config"]["filter"].is_null());
+  CHECK(sem["results"][0]["final_loss"] != ce["results"][0]["final_loss"]);
+  // Bad values.
+  CHECK(run("edit-bench --quiet --loss focal").code == 2);
+  CHECK(run("edit-bench --quiet --loss semantic --filter-fraction 1.5").code == 2);
+  r = run("edit-bench --quiet --edits 20 --steps 2 --methods ft --loss semantic --filter-fraction 1");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("--filter-fraction") != std::string::npos);
+}
