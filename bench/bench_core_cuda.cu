@@ -19,6 +19,7 @@
 //   BM_cuda_q_sample        per-token diffusion noising with Philox (issue 6 sizes)
 //   BM_cuda_rounding        nearest-embedding rounding, cuBLAS GEMM + arg-min (issue 6 sizes)
 //   BM_cuda_grouped_expert_ffn  LEMoE SwiGLU experts over expert-grouped tokens, one cuBLAS GEMM per layer and expert
+//   BM_cuda_route_softmax_gate / BM_cuda_route_kv_anchor  LEMoE routing grid incl. GEMMs (as bench_moe.cpp)
 // Router model (B.5): bytes = 4*T*E + 12*T*k, FLOPs = 5*T*E (as bench_core.cpp, so fractions compare).
 // Without a visible GPU the binary says so and exits 0 (benchmarks are not tests).
 //
@@ -36,6 +37,7 @@
 #include <beacon/diffusion/noising.hpp>
 #include <beacon/diffusion/rounding.hpp>
 #include <beacon/moe/ops/grouped_expert.hpp>
+#include <beacon/moe/ops/kv_route.hpp>
 #include <beacon/plan.hpp>
 #include <beacon/semantic/reweighted_loss.cuh>
 
@@ -355,6 +357,59 @@ void BM_cuda_grouped_expert_ffn(benchmark::State& st) {
   st.SetLabel(residency(bytes));
 }
 BENCHMARK(BM_cuda_grouped_expert_ffn)->ArgNames({"T", "d", "h", "E"})->Args({16384, 1024, 2816, 8})->Args({16384, 1024, 2816, 64})->UseManualTime();
+
+// ---- LEMoE routing grid (issue 3): the same cases and byte/FLOP models as bench_moe.cpp's
+// BM_route_softmax_gate and BM_route_kv_anchor, through the same backend-generic code (cuBLAS GEMMs,
+// the fused softmax top-k). T in {1024, 16384, 65536}, H in {1024, 4096}, E in {8, 64, 256}, k in {1, 2}.
+void BM_cuda_route_softmax_gate(benchmark::State& st) {
+  const size_type t = st.range(0), h = st.range(1), e = st.range(2), k = st.range(3);
+  const beacon::cuda& be = backend();
+  beacon::device_buffer<float> x(t * h), w(e * h), logits(t * e), gates(t * k);
+  beacon::device_buffer<index_type> ids(t * k);
+  beacon::fill_normal(be, beacon::philox_stream{1, 0}, x.matrix(t, h));
+  beacon::fill_normal(be, beacon::philox_stream{2, 0}, w.matrix(e, h));
+  const auto xv = beacon::device_matrix<const float>(x.data(), t, h);
+  const auto wv = beacon::device_matrix<const float>(w.data(), e, h);
+  const auto lv = beacon::device_matrix<const float>(logits.data(), t, e);
+  const double bytes = 4.0 * (double(t * h) + double(e * h) + 2.0 * double(t * e) + 2.0 * double(t * k));
+  measure_gpu(st, bytes, 2.0 * double(t) * double(h) * double(e), [&] {
+    beacon::gemm(be, beacon::transpose::no, beacon::transpose::yes, 1.0f, xv, wv, 0.0f, logits.matrix(t, e));
+    beacon::softmax_top_k(be, lv, k, false, gates.matrix(t, k), ids.matrix(t, k));
+  });
+  st.SetLabel(residency(bytes));
+}
+
+void BM_cuda_route_kv_anchor(benchmark::State& st) {
+  const size_type t = st.range(0), h = st.range(1), e = st.range(2), k = st.range(3), r = h / 4;
+  const beacon::cuda& be = backend();
+  beacon::device_buffer<float> x(t * h), down(r * h), up(h * r), keys(e * h), z(t * r), v(t * h), scores(t * e), gates(t * k);
+  beacon::device_buffer<index_type> ids(t * k);
+  beacon::fill_normal(be, beacon::philox_stream{1, 0}, x.matrix(t, h));
+  beacon::fill_normal(be, beacon::philox_stream{2, 0}, down.matrix(r, h));
+  beacon::fill_normal(be, beacon::philox_stream{3, 0}, up.matrix(h, r));
+  beacon::fill_normal(be, beacon::philox_stream{4, 0}, keys.matrix(e, h));
+  const beacon::moe::kv_route_weights<float, beacon::device_space> weights{beacon::device_matrix<const float>(down.data(), r, h),
+                                                                          beacon::device_matrix<const float>(up.data(), h, r),
+                                                                          beacon::device_matrix<const float>(keys.data(), e, h)};
+  const beacon::moe::kv_route_outputs<float, beacon::device_space> out{z.matrix(t, r), v.matrix(t, h), scores.matrix(t, e), gates.matrix(t, k),
+                                                                      ids.matrix(t, k)};
+  const auto xv = beacon::device_matrix<const float>(x.data(), t, h);
+  const double flops = 2.0 * double(t) * double(h) * double(r) * 2 + 2.0 * double(t) * double(h) * double(e);
+  const double bytes =
+      4.0 * (double(t * h) + 2.0 * double(h * r) + double(e * h) + 4.0 * double(t * r) + 2.0 * double(t * h) + 2.0 * double(t * e) + 2.0 * double(t * k));
+  measure_gpu(st, bytes, flops, [&] { beacon::moe::kv_route(be, weights, beacon::moe::kv_router_options{}, k, xv, out); });
+  st.SetLabel(residency(bytes));
+}
+
+void cuda_routing_grid(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"T", "H", "E", "k"});
+  for (int t : {1024, 16384, 65536})
+    for (int h : {1024, 4096})
+      for (int e : {8, 64, 256})
+        for (int k : {1, 2}) b->Args({t, h, e, k});
+}
+BENCHMARK(BM_cuda_route_softmax_gate)->Apply(cuda_routing_grid)->UseManualTime();
+BENCHMARK(BM_cuda_route_kv_anchor)->Apply(cuda_routing_grid)->UseManualTime();
 
 void probe_gpu() {
   const beacon::cuda& be = backend();

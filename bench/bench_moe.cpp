@@ -1,7 +1,8 @@
 // LEMoE adaptor on the CPU backend (issue 3): KV-anchor routing including the projection and score
 // GEMMs (2 T H d_p + 2 T d_p d_k + 2 T d_k E FLOP), and one adaptor forward (routing, dispatch and
 // one SwiGLU expert GEMM chain per expert: 6 T H F FLOP with top-1), and the backend-generic grouped
-// expert FFN forward (moe/ops) that bench_core_cuda.cu also times on the GPU.
+// expert FFN forward (moe/ops) that bench_core_cuda.cu also times on the GPU; and the issue's routing
+// grid (softmax top-k gate and KV-anchor routing, GEMMs included) through the backend-generic paths.
 #include <beacon/beacon.hpp>
 #include <beacon/moe.hpp>
 
@@ -87,11 +88,71 @@ void BM_grouped_expert_ffn(benchmark::State& st) {
   st.SetLabel(beacon::bench::residency_label(bytes));
 }
 
+// ---- the routing grid of issue 3: T in {1024, 16384, 65536}, H in {1024, 4096}, E in {8, 64, 256},
+// k in {1, 2}, through the backend-generic paths (bench_core_cuda.cu times the same on the GPU).
+//
+// Softmax top-k gate (softmax_topk_router's inference path): logits = x W_g^T (one GEMM, 2 T H E
+// FLOP), then the fused softmax_top_k. Bytes (fp32): x 4 T H, W_g 4 E H, logits written and read
+// 8 T E, gates + ids 8 T k.
+void BM_route_softmax_gate(benchmark::State& st) {
+  const size_type t = st.range(0), h = st.range(1), e = st.range(2), k = st.range(3);
+  const beacon::cpu be;
+  beacon::host_buffer<float> x(t * h), w(e * h), logits(t * e), gates(t * k);
+  beacon::host_buffer<beacon::index_type> ids(t * k);
+  beacon::fill_normal(be, beacon::philox_stream{1, 0}, x.matrix(t, h));
+  beacon::fill_normal(be, beacon::philox_stream{2, 0}, w.matrix(e, h));
+  const double bytes = 4.0 * (double(t * h) + double(e * h) + 2.0 * double(t * e) + 2.0 * double(t * k));
+  beacon::bench::measure(st, bytes, 2.0 * double(t) * double(h) * double(e), [&] {
+    beacon::gemm(be, beacon::transpose::no, beacon::transpose::yes, 1.0f, std::as_const(x).matrix(t, h), std::as_const(w).matrix(e, h), 0.0f,
+                 logits.matrix(t, e));
+    beacon::softmax_top_k(be, std::as_const(logits).matrix(t, e), k, false, gates.matrix(t, k), ids.matrix(t, k));
+    benchmark::DoNotOptimize(ids.view().data());
+  });
+  st.SetLabel(beacon::bench::residency_label(bytes));
+}
+
+// KV-anchor routing (moe::kv_route, the paper-faithful shared projection with dot scores):
+// z = e W_down^T (r = H/4), v = SiLU(z) W_up^T (d_k = H), scores = v K^T, softmax_top_k.
+// FLOP 2 T H r + 2 T r H + 2 T H E. Bytes (fp32): e 4 T H, weights 4 (2 H r + E H), z written,
+// read and SiLU(z) written and read 16 T r, v written and read 8 T H, scores 8 T E, outputs 8 T k.
+void BM_route_kv_anchor(benchmark::State& st) {
+  const size_type t = st.range(0), h = st.range(1), e = st.range(2), k = st.range(3), r = h / 4;
+  const beacon::cpu be;
+  beacon::host_buffer<float> x(t * h), down(r * h), up(h * r), keys(e * h), z(t * r), v(t * h), scores(t * e), gates(t * k);
+  beacon::host_buffer<beacon::index_type> ids(t * k);
+  beacon::fill_normal(be, beacon::philox_stream{1, 0}, x.matrix(t, h));
+  beacon::fill_normal(be, beacon::philox_stream{2, 0}, down.matrix(r, h));
+  beacon::fill_normal(be, beacon::philox_stream{3, 0}, up.matrix(h, r));
+  beacon::fill_normal(be, beacon::philox_stream{4, 0}, keys.matrix(e, h));
+  const moe::kv_route_weights<float, beacon::host_space> weights{std::as_const(down).matrix(r, h), std::as_const(up).matrix(h, r),
+                                                                std::as_const(keys).matrix(e, h)};
+  const moe::kv_route_outputs<float, beacon::host_space> out{z.matrix(t, r), v.matrix(t, h), scores.matrix(t, e), gates.matrix(t, k),
+                                                            ids.matrix(t, k)};
+  const double flops = 2.0 * double(t) * double(h) * double(r) * 2 + 2.0 * double(t) * double(h) * double(e);
+  const double bytes =
+      4.0 * (double(t * h) + 2.0 * double(h * r) + double(e * h) + 4.0 * double(t * r) + 2.0 * double(t * h) + 2.0 * double(t * e) + 2.0 * double(t * k));
+  beacon::bench::measure(st, bytes, flops, [&] {
+    moe::kv_route(be, weights, moe::kv_router_options{}, k, std::as_const(x).matrix(t, h), out);
+    benchmark::DoNotOptimize(ids.view().data());
+  });
+  st.SetLabel(beacon::bench::residency_label(bytes));
+}
+
+void routing_grid(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"T", "H", "E", "k"});
+  for (int t : {1024, 16384, 65536})
+    for (int h : {1024, 4096})
+      for (int e : {8, 64, 256})
+        for (int k : {1, 2}) b->Args({t, h, e, k});
+}
+
 BENCHMARK(BM_kv_anchor_route)->ArgNames({"T", "H", "E"})->Args({1024, 1024, 8})->Args({16384, 1024, 64})->Args({16384, 1024, 256})
     ->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_adaptor_forward)->ArgNames({"T", "H", "F", "E"})->Args({4096, 1024, 1408, 8})->Args({4096, 1024, 1408, 64})
     ->UseRealTime()->Unit(benchmark::kMillisecond);
 // h = 1408 (half of LLaMA-style 2816) keeps one iteration near a second on the 2-core build machine.
+BENCHMARK(BM_route_softmax_gate)->Apply(routing_grid)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_route_kv_anchor)->Apply(routing_grid)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_grouped_expert_ffn)->ArgNames({"T", "d", "h", "E"})->Args({16384, 1024, 1408, 8})->Args({16384, 1024, 1408, 64})
     ->UseRealTime()->Unit(benchmark::kMillisecond);
 }  // namespace
