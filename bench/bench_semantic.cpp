@@ -1,5 +1,7 @@
 // Semantic re-weighted cross-entropy forward + backward on the CPU backend (issue 5): softmax and
-// CE over V, the expected embedding E^T p (2 N V D FLOP), weights, and dL/dlogits in place.
+// CE over V, the items' expected embeddings E^T (mean p) (2 (N / L) V D FLOP: pooled before the
+// GEMM), weights, and dL/dlogits in place. PyTorch reference at the same sizes:
+// bench/torch_semantic_ce.py.
 // Bytes: read logits, write the gradient, read E once (N x V x 4 x 2 + V x D x 4).
 #include <beacon/beacon.hpp>
 #include <beacon/semantic.hpp>
@@ -23,7 +25,8 @@ void BM_semantic_ce(benchmark::State& st) {
   for (size_type r = 0; r < rows; ++r) targets[static_cast<std::size_t>(r)] = static_cast<beacon::index_type>((r * 104729) % vocab);
   std::vector<std::uint8_t> mask(static_cast<std::size_t>(rows), 1);  // every row an answer token
   const double bytes = 8.0 * double(rows) * double(vocab) + 4.0 * double(vocab * dim);
-  const double flops = 2.0 * double(rows) * double(vocab) * double(dim) + 6.0 * double(rows) * double(vocab);
+  // The probabilities are pooled per item (L rows) before the GEMM with E: 2 (N / L) V D FLOP.
+  const double flops = 2.0 * double(rows / length) * double(vocab) * double(dim) + 6.0 * double(rows) * double(vocab);
   beacon::bench::measure(st, bytes, flops, [&] {
     const auto r = beacon::semantic::semantic_cross_entropy(
         beacon::cpu{}, beacon::host_matrix<const float>(logits.data(), rows, vocab), beacon::host_vector(targets.data(), rows),

@@ -315,6 +315,50 @@ TEST_CASE("alpha = 0, tau -> infinity and equal distances reduce to plain cross-
   CHECK(t.run({.scheme = weight_scheme::softmax, .tau = 1e12}, nullptr).combined.loss == doctest::Approx(plain).epsilon(1e-9));
 }
 
+TEST_CASE("per-item distances equal the mean of E^T softmax(z) over the item's answer rows, items split across chunks") {
+  // The expected-embedding path pools each item's probability rows before the GEMM. With V = 2^19 in
+  // double the implementation processes 8 rows per chunk, so item 2 (rows 6-8) straddles two chunks.
+  const size_type items = 4, length = 3, vocab = size_type{1} << 19, dim = 4, rows = items * length;
+  std::mt19937 gen(11);
+  std::normal_distribution<double> g(0.0, 1.0);
+  std::vector<double> logits(static_cast<std::size_t>(rows * vocab)), emb(static_cast<std::size_t>(vocab * dim));
+  for (auto& v : logits) v = 3.0 * g(gen);
+  for (auto& v : emb) v = g(gen);
+  std::vector<index_type> targets(static_cast<std::size_t>(rows));
+  for (size_type r = 0; r < rows; ++r) targets[static_cast<std::size_t>(r)] = static_cast<index_type>((r * 7919) % vocab);
+  std::vector<int> mask = {0, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0, 1};  // prompt rows 0, 7, 9, 10
+  const auto res = semantic_cross_entropy(beacon::cpu{1}, beacon::host_matrix<const double>(logits.data(), rows, vocab),
+                                          beacon::host_vector<const index_type>(targets.data(), rows),
+                                          beacon::host_matrix<const int>(mask.data(), items, length),
+                                          beacon::host_matrix<const double>(emb.data(), vocab, dim), reweight_options{},
+                                          beacon::matrix_view<double>{});
+  REQUIRE(res.distance.size() == static_cast<std::size_t>(items));
+  for (size_type k = 0; k < items; ++k) {
+    // Oracle: per answer row, softmax and E^T p with plain loops; then the means and 1 - cosine.
+    std::vector<double> o(static_cast<std::size_t>(dim), 0.0), t(static_cast<std::size_t>(dim), 0.0);
+    int m = 0;
+    for (size_type l = 0; l < length; ++l) {
+      if (!mask[static_cast<std::size_t>(k * length + l)]) continue;
+      ++m;
+      const double* z = logits.data() + (k * length + l) * vocab;
+      double top = z[0], sum = 0;
+      for (size_type v = 1; v < vocab; ++v) top = std::max(top, z[v]);
+      for (size_type v = 0; v < vocab; ++v) sum += std::exp(z[v] - top);
+      for (size_type v = 0; v < vocab; ++v)
+        for (size_type j = 0; j < dim; ++j) o[static_cast<std::size_t>(j)] += std::exp(z[v] - top) / sum * emb[static_cast<std::size_t>(v * dim + j)];
+      for (size_type j = 0; j < dim; ++j)
+        t[static_cast<std::size_t>(j)] += emb[static_cast<std::size_t>(targets[static_cast<std::size_t>(k * length + l)] * dim + j)];
+    }
+    double ot = 0, oo = 0, tt = 0;
+    for (size_type j = 0; j < dim; ++j) {
+      const double a = o[static_cast<std::size_t>(j)] / m, b = t[static_cast<std::size_t>(j)] / m;
+      ot += a * b, oo += a * a, tt += b * b;
+    }
+    CAPTURE(k);
+    CHECK(res.distance[static_cast<std::size_t>(k)] == doctest::Approx(1.0 - ot / (std::sqrt(oo) * std::sqrt(tt))).epsilon(1e-9));
+  }
+}
+
 TEST_CASE("a 50 000-word vocabulary in float stays finite") {
   const size_type vocab = 50000, dim = 16, items = 2, length = 2;
   std::vector<float> logits(static_cast<std::size_t>(items * length * vocab)), emb(static_cast<std::size_t>(vocab * dim)), grad(logits.size());

@@ -24,6 +24,7 @@ CASES = [
     ("per_token_softmax_mean", 1, 0, 1, 1.0, 0.3, 1.0, 1e-3, 1, 0.0),
     ("per_item_argmax_power", 0, 1, 2, 1.0, 0.2, 2.0, 1e-3, 0, 0.0),
     ("per_token_linear_additive_mean", 1, 0, 0, 0.5, 0.2, 1.0, 1e-3, 1, -0.7),
+    ("per_item_softmax_expected", 0, 0, 1, 1.0, 0.3, 1.0, 1e-3, 0, 0.0),  # the pooled-before-GEMM path
 ]
 
 

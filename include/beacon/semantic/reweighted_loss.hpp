@@ -206,6 +206,24 @@ semantic_ce_result semantic_cross_entropy(const cpu& be, matrix_view<Z, host_spa
   if (additive) row_o.assign(answer_rows.size() * static_cast<std::size_t>(dim), 0.0);
   const size_type chunk = std::max<size_type>(1, static_cast<size_type>((std::size_t{32} << 20) / (sizeof(T) * static_cast<std::size_t>(std::max<size_type>(vocab, 1)))));
   std::vector<T> prob_chunk, o_chunk;
+  // pool_first (EXPECTED without the additive term): pooled probability rows, one per item, up to
+  // 256 MiB, and the GEMM that turns them into output vectors (added into out_vec).
+  const bool pool_first = mode == output_vector::expected && !additive;
+  const size_type pooled_capacity =
+      pool_first ? std::max<size_type>(1, static_cast<size_type>((std::size_t{256} << 20) / (sizeof(T) * static_cast<std::size_t>(std::max<size_type>(vocab, 1))))) : 0;
+  std::vector<T> pooled_chunk(pool_first ? static_cast<std::size_t>(std::min(pooled_capacity, items) * vocab) : 0), pooled_o;
+  std::vector<size_type> pooled_item(pool_first ? static_cast<std::size_t>(std::min(pooled_capacity, items)) : 0);
+  size_type pooled_rows = 0;
+  auto flush_pooled = [&] {
+    if (pooled_rows == 0) return;
+    pooled_o.resize(static_cast<std::size_t>(pooled_rows * dim));
+    const auto pv = host_matrix(pooled_o.data(), pooled_rows, dim);
+    gemm(be, transpose::no, transpose::no, T(1), host_matrix<const T>(pooled_chunk.data(), pooled_rows, vocab), embedding, T(0), pv);
+    for (size_type q = 0; q < pooled_rows; ++q)
+      for (size_type j = 0; j < dim; ++j)
+        out_vec[static_cast<std::size_t>(pooled_item[static_cast<std::size_t>(q)] * dim + j)] += static_cast<double>(pv(q, j));
+    pooled_rows = 0;
+  };
   std::vector<double> row_ce(answer_rows.size());
   size_type bad = beacon::detail::no_bad_row;
   for (std::size_t first = 0; first < answer_rows.size(); first += static_cast<std::size_t>(chunk)) {
@@ -213,29 +231,47 @@ semantic_ce_result semantic_cross_entropy(const cpu& be, matrix_view<Z, host_spa
     prob_chunk.resize(static_cast<std::size_t>(n * vocab));
     o_chunk.resize(static_cast<std::size_t>(n * dim));
     auto probs = host_matrix(prob_chunk.data(), n, vocab);
-#pragma omp parallel for num_threads(be.threads_for(n * vocab)) schedule(static) reduction(min : bad)
-    for (size_type i = 0; i < n; ++i) {
-      const size_type r = answer_rows[first + static_cast<std::size_t>(i)];
-      const auto* z = logits.row(r);
-      double m = -std::numeric_limits<double>::infinity();
-      bool finite = true;
-      for (size_type v = 0; v < vocab; ++v) {
-        finite &= std::isfinite(static_cast<double>(z[v]));
-        m = std::max(m, static_cast<double>(z[v]));
+    // Vectorised row softmax: Eigen's packet exp in the logits' type (one exp per logit), the sum
+    // and the CE in double, the row max and finiteness check as reductions; the exponentials are
+    // kept in a per-thread row buffer.
+#pragma omp parallel num_threads(be.threads_for(n * vocab))
+    {
+      Eigen::Array<T, 1, Eigen::Dynamic> ex(vocab);
+#pragma omp for schedule(static) reduction(min : bad)
+      for (size_type i = 0; i < n; ++i) {
+        const size_type r = answer_rows[first + static_cast<std::size_t>(i)];
+        const Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>> z(logits.row(r), vocab);
+        if (!z.isFinite().all()) {
+          bad = std::min(bad, r);
+          continue;
+        }
+        const T m = z.maxCoeff();
+        ex = (z - m).exp();
+        const double s = ex.template cast<double>().sum();
+        row_ce[first + static_cast<std::size_t>(i)] = static_cast<double>(m) + std::log(s) - static_cast<double>(z(targets[r]));
+        Eigen::Map<Eigen::Array<T, 1, Eigen::Dynamic>> p(probs.row(i), vocab);
+        p = ex * static_cast<T>(1.0 / s);
+        if (want_grad) Eigen::Map<Eigen::Array<G, 1, Eigen::Dynamic>>(grad_logits.row(r), vocab) = p.template cast<G>();
       }
-      if (!finite) {
-        bad = std::min(bad, r);
-        continue;
-      }
-      double s = 0;
-      for (size_type v = 0; v < vocab; ++v) s += std::exp(static_cast<double>(z[v]) - m);
-      const double log_s = std::log(s);
-      row_ce[first + static_cast<std::size_t>(i)] = m + log_s - static_cast<double>(z[targets[r]]);
-      for (size_type v = 0; v < vocab; ++v) probs(i, v) = static_cast<T>(std::exp(static_cast<double>(z[v]) - m - log_s));
     }
     if (bad != beacon::detail::no_bad_row) break;
     auto ov = host_matrix(o_chunk.data(), n, dim);
-    if (mode == output_vector::expected) {
+    if (pool_first) {
+      // Only the items' mean output vectors are needed: E^T is linear, so each item's probability
+      // rows are summed into one pooled row (an item's rows may span chunks), and the GEMM runs on
+      // the pooled rows, a factor of the item length fewer FLOPs, when the pooled block is full.
+      for (size_type i = 0; i < n; ++i) {
+        const size_type item = item_of_row[first + static_cast<std::size_t>(i)];
+        const Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>> src(probs.row(i), vocab);
+        if (pooled_rows > 0 && pooled_item[static_cast<std::size_t>(pooled_rows - 1)] == item) {
+          Eigen::Map<Eigen::Array<T, 1, Eigen::Dynamic>>(pooled_chunk.data() + (pooled_rows - 1) * vocab, vocab) += src;
+          continue;
+        }
+        if (pooled_rows == pooled_capacity) flush_pooled();
+        Eigen::Map<Eigen::Array<T, 1, Eigen::Dynamic>>(pooled_chunk.data() + pooled_rows * vocab, vocab) = src;
+        pooled_item[static_cast<std::size_t>(pooled_rows++)] = item;
+      }
+    } else if (mode == output_vector::expected) {
       gemm(be, transpose::no, transpose::no, T(1), matrix_view<const T, host_space>(probs), embedding, T(0), ov);
     } else {
       for (size_type i = 0; i < n; ++i) {
@@ -247,15 +283,14 @@ semantic_ce_result semantic_cross_entropy(const cpu& be, matrix_view<Z, host_spa
       const std::size_t a = first + static_cast<std::size_t>(i);
       const size_type r = answer_rows[a], item = item_of_row[a];
       for (size_type j = 0; j < dim; ++j) {
-        out_vec[static_cast<std::size_t>(item * dim + j)] += static_cast<double>(ov(i, j));
+        if (!pool_first) out_vec[static_cast<std::size_t>(item * dim + j)] += static_cast<double>(ov(i, j));
         tgt_vec[static_cast<std::size_t>(item * dim + j)] += static_cast<double>(embedding(targets[r], j));
         if (additive) row_o[a * static_cast<std::size_t>(dim) + static_cast<std::size_t>(j)] = static_cast<double>(ov(i, j));
       }
-      if (want_grad)
-        for (size_type v = 0; v < vocab; ++v) grad_logits(r, v) = static_cast<G>(probs(i, v));
     }
   }
   if (bad != beacon::detail::no_bad_row) detail::fail_non_finite_row(fn, bad);
+  flush_pooled();
   res.ce = detail::item_cross_entropy(layout, [&](std::size_t a) { return row_ce[a]; });
   for (size_type item = 0; item < items; ++item) {
     const double m = static_cast<double>(item_size[static_cast<std::size_t>(item)]);
@@ -275,8 +310,10 @@ semantic_ce_result semantic_cross_entropy(const cpu& be, matrix_view<Z, host_spa
   if (additive)
     for (size_type item = 0; item < items; ++item)
       semantic_distance_gradient(out_vec.data() + item * dim, tgt_vec.data() + item * dim, dim, g.data() + item * dim, dist);
-  std::vector<double> eg(additive ? static_cast<std::size_t>(vocab) : 0);
-  for (std::size_t a = 0; a < answer_rows.size(); ++a) {
+  const auto answers = static_cast<std::ptrdiff_t>(answer_rows.size());
+#pragma omp parallel for num_threads(be.threads_for(answers * vocab)) schedule(static)
+  for (std::ptrdiff_t ai = 0; ai < answers; ++ai) {
+    const auto a = static_cast<std::size_t>(ai);
     const size_type r = answer_rows[a], item = item_of_row[a];
     const double m = static_cast<double>(item_size[static_cast<std::size_t>(item)]);
     const double c = res.combined.coefficients[static_cast<std::size_t>(item)] / m;
