@@ -1,8 +1,7 @@
 // Optional cross-check of beacon's k-means against scikit-learn (Debian python3-sklearn) on the
 // digits data set it ships: from the same initial centroids, the same labels and the inertia within
 // 1e-6 relative. Exits 77 (ctest: skipped) with a message when scikit-learn is not installed.
-#define DOCTEST_CONFIG_IMPLEMENT
-#include <doctest/doctest.h>
+#include "reference_main.hpp"
 
 #include <beacon/beacon.hpp>
 #include <beacon/plan.hpp>
@@ -13,9 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace {
-std::string reference_file;
-}
+using beacon_reference::reference_file;
 
 TEST_CASE("k-means matches scikit-learn's Lloyd on the digits data from the same initial centroids") {
   std::ifstream in(reference_file);
@@ -54,21 +51,6 @@ TEST_CASE("k-means matches scikit-learn's Lloyd on the digits data from the same
 }
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr, "usage: %s <sklearn_kmeans.py> <scratch file> [doctest options]\n", argv[0]);
-    return 2;
-  }
-  reference_file = argv[2];
-  const std::string command = std::string("/usr/bin/python3 ") + argv[1] + " " + argv[2];
-  const int status = std::system(command.c_str());
-  if (status != 0 && WIFEXITED(status) && WEXITSTATUS(status) == 77) {
-    std::printf("SKIPPED: scikit-learn cross-check: Debian's python3-sklearn is not installed (apt-get install python3-sklearn)\n");
-    return 77;
-  }
-  if (status != 0) {
-    std::fprintf(stderr, "reference script failed (status %d)\n", status);
-    return 1;
-  }
-  doctest::Context ctx(argc - 2, argv + 2);
-  return ctx.run();
+  return beacon_reference::run(argc, argv,
+                               "scikit-learn cross-check: Debian's python3-sklearn is not installed (apt-get install python3-sklearn)");
 }

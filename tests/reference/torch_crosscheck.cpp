@@ -3,8 +3,7 @@
 // power weights, both normalisations and the ADDITIVE term; the loss, the per-item CE and distances
 // and the autograd gradient w.r.t. the logits agree within 1e-10. Exits 77 (ctest: skipped) with a
 // message when torch is not installed.
-#define DOCTEST_CONFIG_IMPLEMENT
-#include <doctest/doctest.h>
+#include "reference_main.hpp"
 
 #include <beacon/beacon.hpp>
 #include <beacon/semantic.hpp>
@@ -17,8 +16,9 @@
 #include <string>
 #include <vector>
 
+using beacon_reference::reference_file;
+
 namespace {
-std::string reference_file;
 
 template <class T>
 std::vector<T> read_values(std::ifstream& in, std::size_t n) {
@@ -82,22 +82,6 @@ TEST_CASE("semantic re-weighted cross-entropy and its logit gradient match PyTor
 }
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr, "usage: %s <torch_reweighted_ce.py> <scratch file> [doctest options]\n", argv[0]);
-    return 2;
-  }
-  reference_file = argv[2];
-  // Debian's interpreter: a python3 first on PATH (pyenv, a venv) may lack the system's torch.
-  const std::string command = std::string("/usr/bin/python3 ") + argv[1] + " " + argv[2];
-  const int status = std::system(command.c_str());
-  if (status != 0 && WIFEXITED(status) && WEXITSTATUS(status) == 77) {
-    std::printf("SKIPPED: PyTorch cross-check: /usr/bin/python3 cannot import torch (apt-get install python3-torch)\n");
-    return 77;
-  }
-  if (status != 0) {
-    std::fprintf(stderr, "reference script failed (status %d)\n", status);
-    return 1;
-  }
-  doctest::Context ctx(argc - 2, argv + 2);
-  return ctx.run();
+  return beacon_reference::run(argc, argv,
+                               "PyTorch cross-check: /usr/bin/python3 cannot import torch (apt-get install python3-torch)");
 }

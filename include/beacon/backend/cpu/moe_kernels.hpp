@@ -155,15 +155,7 @@ void null_route_rows(const cpu& be, matrix_view<S, host_space> scores, std::type
                      matrix_view<index_type, host_space> ids) {
   detail::check_null_route("null_route_rows", scores, gates, ids);
 #pragma omp parallel for num_threads(be.threads_for(scores.size())) schedule(static)
-  for (size_type r = 0; r < scores.rows(); ++r) {
-    T best = scores(r, 0);
-    for (size_type c = 1; c < scores.cols(); ++c) best = scores(r, c) > best ? scores(r, c) : best;
-    if (!(best < threshold)) continue;
-    for (size_type j = 0; j < gates.cols(); ++j) {
-      gates(r, j) = T(0);
-      ids(r, j) = -1;
-    }
-  }
+  for (size_type r = 0; r < scores.rows(); ++r) detail::null_route_row(scores, static_cast<T>(threshold), gates, ids, r);
 }
 
 /// One AdamW step over a parameter's (value, grad, m, v): moe::adamw::update's formula in double.

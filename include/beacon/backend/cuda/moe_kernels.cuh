@@ -99,15 +99,7 @@ template <class S, class T>
 __global__ void __launch_bounds__(block_threads)
     null_route_rows_kernel(matrix_view<S, device_space> scores, T threshold, matrix_view<T, device_space> gates,
                            matrix_view<index_type, device_space> ids) {
-  for (size_type r = first_item(); r < scores.rows(); r += item_step()) {
-    T best = scores(r, 0);
-    for (size_type c = 1; c < scores.cols(); ++c) best = scores(r, c) > best ? scores(r, c) : best;
-    if (!(best < threshold)) continue;
-    for (size_type j = 0; j < gates.cols(); ++j) {
-      gates(r, j) = T(0);
-      ids(r, j) = -1;
-    }
-  }
+  for (size_type r = first_item(); r < scores.rows(); r += item_step()) null_route_row(scores, threshold, gates, ids, r);
 }
 
 template <class G, class T>

@@ -33,6 +33,19 @@ BEACON_HD void adamw_element(const adamw_coefficients& c, T& value, T grad, T& m
   value = static_cast<T>(theta - c.lr * ((m1 / c.bias_correction1) / (std::sqrt(v1 / c.bias_correction2) + c.eps) + c.weight_decay * theta));
 }
 
+/// The null route of row r: when its best score is below `threshold` (NaN scores never pass), its
+/// gates become 0 and its ids -1. Shared by the CPU loop and the CUDA kernel.
+template <class Scores, class Gates, class Ids, class T>
+BEACON_HD void null_route_row(const Scores& scores, T threshold, const Gates& gates, const Ids& ids, size_type r) {
+  T best = scores(r, 0);
+  for (size_type c = 1; c < scores.cols(); ++c) best = scores(r, c) > best ? scores(r, c) : best;
+  if (!(best < threshold)) return;
+  for (size_type j = 0; j < gates.cols(); ++j) {
+    gates(r, j) = T(0);
+    ids(r, j) = -1;
+  }
+}
+
 // ---- shape checks ---------------------------------------------------------------------------------
 
 /// A routing matrix (ids, gates) has one row per tokens_per_route tokens.

@@ -1,0 +1,43 @@
+#pragma once
+// The shared main() of the optional reference cross-checks: Debian's interpreter runs the reference
+// script, which writes its inputs and results into a scratch file, then the doctest cases compare
+// beacon with them. A script exit code of 77 (its library is not installed) makes the program print
+// why and exit 77, which ctest reports as skipped.
+//
+//   argv: <script.py> <scratch file> [doctest options]
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace beacon_reference {
+
+/// The scratch file the script wrote (set before the test cases run).
+inline std::string reference_file;
+
+inline int run(int argc, char** argv, const char* skip_message) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: %s <reference script.py> <scratch file> [doctest options]\n", argv[0]);
+    return 2;
+  }
+  reference_file = argv[2];
+  // Debian's interpreter: a python3 first on PATH (pyenv, a venv) may lack the system's packages.
+  const std::string command = std::string("/usr/bin/python3 ") + argv[1] + " " + argv[2];
+  const int status = std::system(command.c_str());
+  if (status != 0 && WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+    std::printf("SKIPPED: %s\n", skip_message);
+    return 77;
+  }
+  if (status != 0) {
+    std::fprintf(stderr, "reference script failed (status %d)\n", status);
+    return 1;
+  }
+  doctest::Context ctx(argc - 2, argv + 2);
+  return ctx.run();
+}
+
+}  // namespace beacon_reference
