@@ -199,7 +199,8 @@ semantic_ce_result semantic_cross_entropy(const cpu& be, matrix_view<Z, host_spa
   res.distance.assign(static_cast<std::size_t>(items), 0.0);
   if (want_grad) fill(be, G(0), grad_logits);
 
-  // Pass 1: per answer row, softmax (into the gradient buffer or a chunk buffer), CE, output vector.
+  // Pass 1, in chunks of answer rows: softmax into a bounded chunk buffer (copied into the gradient
+  // buffer when one is given), CE, and the output vectors.
   std::vector<double> out_vec(static_cast<std::size_t>(items * dim), 0.0), tgt_vec(static_cast<std::size_t>(items * dim), 0.0);
   std::vector<double> row_o;  // per answer row o_r = E^T p_r (needed by the additive gradient)
   const bool additive = o.additive_lambda != 0.0;
@@ -229,7 +230,7 @@ semantic_ce_result semantic_cross_entropy(const cpu& be, matrix_view<Z, host_spa
   for (std::size_t first = 0; first < answer_rows.size(); first += static_cast<std::size_t>(chunk)) {
     const auto n = static_cast<size_type>(std::min<std::size_t>(static_cast<std::size_t>(chunk), answer_rows.size() - first));
     prob_chunk.resize(static_cast<std::size_t>(n * vocab));
-    o_chunk.resize(static_cast<std::size_t>(n * dim));
+    if (!pool_first) o_chunk.resize(static_cast<std::size_t>(n * dim));  // per-row output vectors
     auto probs = host_matrix(prob_chunk.data(), n, vocab);
     // Vectorised row softmax: Eigen's packet exp in the logits' type (one exp per logit), the sum
     // and the CE in double, the row max and finiteness check as reductions; the exponentials are
@@ -255,7 +256,7 @@ semantic_ce_result semantic_cross_entropy(const cpu& be, matrix_view<Z, host_spa
       }
     }
     if (bad != beacon::detail::no_bad_row) break;
-    auto ov = host_matrix(o_chunk.data(), n, dim);
+    auto ov = host_matrix(o_chunk.data(), pool_first ? 0 : n, dim);  // unused when pooling
     if (pool_first) {
       // Only the items' mean output vectors are needed: E^T is linear, so each item's probability
       // rows are summed into one pooled row (an item's rows may span chunks), and the GEMM runs on
