@@ -1,16 +1,18 @@
-// LEMoE adaptor: spec lemoe.md TC-1..TC-7, finite-difference gradients of every backward (experts,
+// The LEMoE test oracle (tests/oracle): spec lemoe.md TC-1..TC-7, finite-difference gradients of every backward (experts,
 // gates, keys, projection), freezing across insertions, dispatch determinism.
 #include <doctest/doctest.h>
 
 #include <beacon/beacon.hpp>
-#include <beacon/moe.hpp>
+#include "../oracle/oracle.hpp"
 
 #include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
 
-using namespace beacon::moe;
+using namespace beacon::oracle;
+using beacon::activation;
+using beacon::adamw;
 using beacon::index_type;
 using beacon::row_matrix;
 using beacon::size_type;

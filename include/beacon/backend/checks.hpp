@@ -3,6 +3,7 @@
 // with the same beacon::error and the same message. Only metadata is checked here (shapes, k,
 // ranges of scalars); element checks (NaN, index ranges) need the data and live in each backend.
 
+#include "../core/adamw.hpp"
 #include "../core/error.hpp"
 #include "../core/view.hpp"
 
@@ -80,6 +81,32 @@ void check_group_rows(const char* fn, const vector_view<K, S>& keys, size_type g
   if (groups < 0) fail(fn, "groups", ">= 0", groups);
   require_extent(fn, "offsets", "size (groups + 1)", offsets.size(), groups + 1);
   require_extent(fn, "permutation", "size (keys.size)", permutation.size(), keys.size());
+}
+
+// ---- dense-layer and optimiser primitives ----------------------------------------------------------
+
+template <class B, class Z, class A, class S>
+void check_bias_activation(const char* fn, const vector_view<B, S>& bias, const matrix_view<Z, S>& z, const matrix_view<A, S>& a) {
+  if (!bias.empty()) require_extent(fn, "bias", "size (z.cols)", bias.size(), z.cols());
+  require_same_shape(fn, "a", z, a);
+}
+
+template <class A, class B, class C, class D, class S>
+void check_same_shapes(const char* fn, const char* arg_b, const char* arg_c, const char* arg_d, const matrix_view<A, S>& a,
+                       const matrix_view<B, S>& b, const matrix_view<C, S>& c, const matrix_view<D, S>& d) {
+  require_same_shape(fn, arg_b, a, b);
+  require_same_shape(fn, arg_c, a, c);
+  require_same_shape(fn, arg_d, a, d);
+}
+
+template <class V, class G, class M, class W, class S>
+void check_adamw(const char* fn, const adamw_coefficients& c, const vector_view<V, S>& value, const vector_view<G, S>& grad,
+                 const vector_view<M, S>& m, const vector_view<W, S>& v) {
+  require_extent(fn, "grad", "size (value.size)", grad.size(), value.size());
+  require_extent(fn, "m", "size (value.size)", m.size(), value.size());
+  require_extent(fn, "v", "size (value.size)", v.size(), value.size());
+  if (!(c.bias_correction1 > 0) || !(c.bias_correction2 > 0))
+    fail(fn, "coefficients", "bias corrections > 0 (step >= 1)", concat(c.bias_correction1, ", ", c.bias_correction2));
 }
 
 }  // namespace beacon::detail

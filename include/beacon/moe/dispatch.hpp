@@ -1,50 +1,137 @@
 #pragma once
-// Expert dispatch: the (token, choice) pairs of a routing grouped by expert, so each expert runs
-// one GEMM over its tokens. Pairs are ordered by expert, then token, then choice (a stable counting
-// sort), which makes combine order - and so the result - deterministic.
+// Expert dispatch on any backend: the (token, choice) pairs of a routing grouped by expert (expert,
+// then token, then choice: a stable sort), the token rows gathered into one expert-grouped buffer,
+// and the gate-weighted combine back; and the backward of both. Built from the backend's generic
+// primitives (group_rows_by_key, gather_rows, row_dot, copy) and the functors of
+// kernels/row_kernels.hpp run by for_each_index / for_each_element.
+//
+//   grouped_dispatch<space> d{offsets, pair_token, pair_choice, position};   // caller's memory
+//   group_pairs_by_expert(be, ids, tokens, tokens_per_route, experts, d);
+//   const auto host_offsets = download(be, d.offsets);  // the one host round trip: GEMM sizes
+//   gather_pairs(be, x, d, x_grouped.row_block(0, host_offsets.back()));
+//   ... grouped expert forward (grouped_expert.hpp) ...
+//   combine_pairs(be, y_grouped, d, gates, tokens_per_route, lambda, out);
+//
+// Combine is out[t] = lambda * sum_j gate(t / L, j) * y_grouped[position(t, j)], added in j order
+// (no atomics): deterministic on every backend.
 
-#include <vector>
+#include <type_traits>
 
-#include "../backend/cpu/group.hpp"
-#include "routing.hpp"
+#include "../backend/checks.hpp"
+#include "../core/backend.hpp"
+#include "../core/workspace.hpp"
+#include "kernels/row_kernels.hpp"
 
 namespace beacon::moe {
 
-struct dispatch_plan {
-  size_type experts = 0;
-  std::vector<index_type> counts;   ///< pairs per expert
-  std::vector<index_type> offsets;  ///< experts + 1; pairs of expert e: [offsets[e], offsets[e+1])
-  std::vector<index_type> token;    ///< token row of each pair, grouped by expert
-  std::vector<index_type> choice;   ///< which of the k choices the pair is
+/// Caller-owned dispatch arrays for `tokens` tokens with k choices and E experts.
+template <class Space>
+struct grouped_dispatch {
+  vector_view<index_type, Space> offsets;      ///< E + 1: pairs of expert e are grouped rows [offsets[e], offsets[e+1])
+  vector_view<index_type, Space> pair_token;   ///< tokens * k: token of grouped row q (-1 past offsets[E])
+  vector_view<index_type, Space> pair_choice;  ///< tokens * k: which choice grouped row q is (-1 past offsets[E])
+  matrix_view<index_type, Space> position;     ///< tokens x k: grouped row of pair (t, j), -1 for an empty choice
 };
 
-/// Groups tokens by expert. ids: R x k routing rows (-1 = no expert); a token t uses routing row
-/// t / tokens_per_route (instance-level routing: all L tokens of an instance share its gates).
-inline dispatch_plan make_dispatch(const cpu& be, const std::vector<index_type>& ids, size_type k, size_type experts,
-                                   size_type tokens, size_type tokens_per_route) {
-  if (tokens_per_route < 1) beacon::detail::fail("make_dispatch", "tokens_per_route", ">= 1", tokens_per_route);
-  std::vector<index_type> keys, pair_token, pair_choice;
-  for (size_type t = 0; t < tokens; ++t)
-    for (size_type j = 0; j < k; ++j) {
-      const index_type e = ids[static_cast<std::size_t>((t / tokens_per_route) * k + j)];
-      if (e < 0) continue;
-      if (e >= experts) beacon::detail::fail("make_dispatch", "ids", beacon::detail::concat("expert ids < ", experts), e);
-      keys.push_back(e);
-      pair_token.push_back(static_cast<index_type>(t));
-      pair_choice.push_back(static_cast<index_type>(j));
-    }
-  dispatch_plan p;
-  p.experts = experts;
-  p.offsets.resize(static_cast<std::size_t>(experts + 1));
-  std::vector<index_type> perm(keys.size());
-  group_rows_by_key(be, host_vector<const index_type>(keys.data(), static_cast<size_type>(keys.size())), experts,
-                    host_vector(p.offsets.data(), experts + 1), host_vector(perm.data(), static_cast<size_type>(perm.size())));
-  for (size_type e = 0; e < experts; ++e) p.counts.push_back(p.offsets[static_cast<std::size_t>(e + 1)] - p.offsets[static_cast<std::size_t>(e)]);
-  for (index_type q : perm) {
-    p.token.push_back(pair_token[static_cast<std::size_t>(q)]);
-    p.choice.push_back(pair_choice[static_cast<std::size_t>(q)]);
+/// Groups the pairs of routing `ids` (R x k, -1 = no expert) by expert; token t uses routing row
+/// t / tokens_per_route. Nothing is synchronised; offsets stay on the backend. Scratch: 2 tokens*k
+/// + E + 2 indices.
+template <backend B>
+void group_pairs_by_expert(const B& be, matrix_view<const index_type, typename B::memory_space> ids, size_type tokens,
+                           size_type tokens_per_route, size_type experts, const grouped_dispatch<typename B::memory_space>& out) {
+  using space = typename B::memory_space;
+  const char* fn = "moe::group_pairs_by_expert";
+  const size_type k = ids.cols();
+  if (k < 1) beacon::detail::fail<shape_error>(fn, "ids", "at least one column (k >= 1)", "0 columns");
+  if (experts < 1) beacon::detail::fail(fn, "experts", ">= 1", experts);
+  if (tokens_per_route < 1) beacon::detail::fail(fn, "tokens_per_route", ">= 1", tokens_per_route);
+  if (ids.rows() * tokens_per_route != tokens)
+    beacon::detail::fail<shape_error>(fn, "ids", beacon::detail::concat("rows = tokens / tokens_per_route (", tokens, " / ", tokens_per_route, ")"),
+                                      ids.rows());
+  beacon::detail::require_extent(fn, "out.offsets", "size (experts + 1)", out.offsets.size(), experts + 1);
+  beacon::detail::require_extent(fn, "out.pair_token", "size (tokens * k)", out.pair_token.size(), tokens * k);
+  beacon::detail::require_extent(fn, "out.pair_choice", "size (tokens * k)", out.pair_choice.size(), tokens * k);
+  beacon::detail::require_extent(fn, "out.position", "rows (tokens)", out.position.rows(), tokens);
+  beacon::detail::require_extent(fn, "out.position", "cols (k)", out.position.cols(), k);
+  const size_type pairs = tokens * k;
+  auto arena = be.scratch(
+      workspace_layout().template add<index_type>(pairs).template add<index_type>(pairs).template add<index_type>(experts + 2).bytes());
+  const auto keys = arena.template take<index_type>(pairs);
+  const auto permutation = arena.template take<index_type>(pairs);
+  const auto group_offsets = arena.template take<index_type>(experts + 2);
+  for_each_index(be, pairs, kernels::dispatch_key<space>{ids, keys, k, tokens_per_route, experts});
+  group_rows_by_key(be, vector_view<const index_type, space>(keys), experts + 1, group_offsets, permutation);
+  for_each_index(be, pairs,
+                 kernels::dispatch_pair<space>{vector_view<const index_type, space>(permutation), group_offsets.data() + experts, k,
+                                               out.pair_token, out.pair_choice, out.position});
+  copy(be, vector_view<const index_type, space>(group_offsets.data(), experts + 1), out.offsets);
+}
+
+/// x_grouped(q, :) = x(pair_token[q], :) for the first x_grouped.rows() grouped pairs (pass the
+/// number of routed pairs, offsets[E], as the row count).
+template <backend B, class T>
+void gather_pairs(const B& be, matrix_view<const T, typename B::memory_space> x, const grouped_dispatch<typename B::memory_space>& d,
+                  matrix_view<T, typename B::memory_space> x_grouped) {
+  using space = typename B::memory_space;
+  if (x_grouped.rows() > d.pair_token.size())
+    beacon::detail::fail<shape_error>("moe::gather_pairs", "x_grouped", beacon::detail::concat("rows <= pairs (", d.pair_token.size(), ")"),
+                                      x_grouped.rows());
+  gather_rows(be, x, vector_view<const index_type, space>(d.pair_token.data(), x_grouped.rows()), x_grouped);
+}
+
+/// out(t, :) = lambda * sum_j gates(t / L, j) * y_grouped(position(t, j), :) (zero rows for tokens
+/// without an expert).
+template <backend B, class T>
+void combine_pairs(const B& be, matrix_view<const T, typename B::memory_space> y_grouped, const grouped_dispatch<typename B::memory_space>& d,
+                   matrix_view<const T, typename B::memory_space> gates, size_type tokens_per_route, std::type_identity_t<T> lambda,
+                   matrix_view<T, typename B::memory_space> out) {
+  using space = typename B::memory_space;
+  const char* fn = "moe::combine_pairs";
+  beacon::detail::require_extent(fn, "out", "rows (position.rows)", out.rows(), d.position.rows());
+  beacon::detail::require_extent(fn, "out", "cols (y_grouped.cols)", out.cols(), y_grouped.cols());
+  beacon::detail::require_extent(fn, "gates", "cols (k)", gates.cols(), d.position.cols());
+  beacon::detail::require_extent(fn, "gates", "rows (tokens / tokens_per_route)", gates.rows() * tokens_per_route, out.rows());
+  for_each_element(be, out.rows(), out.cols(),
+                   kernels::combine<T, space>{y_grouped, matrix_view<const index_type, space>(d.position), gates, tokens_per_route,
+                                              static_cast<T>(lambda), out});
+}
+
+// ---- backward --------------------------------------------------------------------------------
+
+/// dy_grouped(q, :) = lambda * gates(t / L, j) * dout(t, :) for grouped pair q = (t, j): the
+/// gradient each expert receives (pass offsets[E] rows).
+template <backend B, class T>
+void gather_gated_pairs(const B& be, matrix_view<const T, typename B::memory_space> dout, const grouped_dispatch<typename B::memory_space>& d,
+                        matrix_view<const T, typename B::memory_space> gates, size_type tokens_per_route, std::type_identity_t<T> lambda,
+                        matrix_view<T, typename B::memory_space> dy_grouped) {
+  using space = typename B::memory_space;
+  beacon::detail::require_extent("moe::gather_gated_pairs", "dy_grouped", "cols (dout.cols)", dy_grouped.cols(), dout.cols());
+  for_each_element(be, dy_grouped.rows(), dy_grouped.cols(),
+                   kernels::gather_gated<T, space>{dout, vector_view<const index_type, space>(d.pair_token),
+                                                   vector_view<const index_type, space>(d.pair_choice), gates, tokens_per_route,
+                                                   static_cast<T>(lambda), dy_grouped});
+}
+
+/// dgates(r, j) = sum over routing row r's tokens t (in order) of lambda * <dout(t), y_grouped(position(t, j))>:
+/// dL/dgate for the router's backward. `routed` = offsets[E] (host). Scratch: routed x (d + 1).
+template <backend B, class T>
+void pair_gate_gradients(const B& be, matrix_view<const T, typename B::memory_space> dout,
+                         matrix_view<const T, typename B::memory_space> y_grouped, const grouped_dispatch<typename B::memory_space>& d,
+                         size_type routed, size_type tokens_per_route, std::type_identity_t<T> lambda,
+                         matrix_view<T, typename B::memory_space> dgates) {
+  using space = typename B::memory_space;
+  const size_type cols = dout.cols();
+  auto arena = be.scratch(workspace_layout().template add<T>(routed * cols).template add<T>(routed).bytes());
+  const auto rows = arena.template take<T>(routed * cols).as_matrix(routed, cols);
+  const auto dots = arena.template take<T>(routed);
+  if (routed > 0) {
+    gather_rows(be, dout, vector_view<const index_type, space>(d.pair_token.data(), routed), rows);
+    row_dot(be, matrix_view<const T, space>(rows), y_grouped.row_block(0, routed), dots);
   }
-  return p;
+  for_each_index(be, dgates.rows() * dgates.cols(),
+                 kernels::sum_pair_dots<T, space>{vector_view<const T, space>(dots), matrix_view<const index_type, space>(d.position),
+                                                  tokens_per_route, static_cast<T>(lambda), dgates},
+                 tokens_per_route);
 }
 
 }  // namespace beacon::moe

@@ -1,77 +1,54 @@
 #pragma once
-// What every expert policy shares: how a new expert is initialised, and small Eigen helpers.
+// What the expert policies share: their parameter lists, insertion-time initialisation helpers and
+// the views the grouped kernels take.
 //
-// Expert policies (swiglu_expert, mlp_expert<act>, lora_expert<rank, act>) are types with static
-// members: make(shape), init(state, expert_init), forward(x, y, cache), backward(...). Weights use
-// the PyTorch Linear layout W (out x in), y = x W^T, so host FFN weights copy over unchanged.
+// An expert policy (swiglu_expert, mlp_expert<act>, lora_expert<rank, act>) is a type with static
+// members over any backend:
+//   identity()                      the type's name in checkpoints, e.g. "lora<rank=8,activation=relu>"
+//   width(shape), cached            hidden width, and how many grouped-rows x width matrices forward keeps
+//   make(be, shape, prefix)         the expert's parameters (PyTorch Linear layout W (out x in), y = x W^T)
+//   init(be, params, how, slot)     insertion-time values
+//   forward / backward              every expert over its group of the expert-grouped rows
 
-#include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
-#include "../core/eigen.hpp"
-#include "../core/philox.hpp"
+#include "expert_init.hpp"
 #include "parameter.hpp"
+#include "routing.hpp"
 
 namespace beacon::moe {
 
-struct expert_shape {
-  size_type d_model = 0;
-  size_type hidden = 0;  ///< FFN width (ignored by LoRA experts, whose width is their rank)
-};
-
-/// How insert_expert initialises a new expert. copy_of_ffn copies the host FFN's input-side
-/// weights and zeroes the output projection, so insertion is an exact no-op (the paper's default
-/// reading, spec A2); random draws small N(0, scale^2) input weights, also with a zero output.
-template <class T>
-struct expert_init {
-  enum class kind { copy_of_ffn, random } how = kind::random;
-  std::vector<matrix_view<const T, host_space>> ffn;  ///< swiglu: {W_gate, W_up}; mlp: {W1} (+ optional {b1} as 1 x h)
-  std::uint64_t seed = 0;
-  double scale = 0.02;
-
-  static expert_init copy_of(std::vector<matrix_view<const T, host_space>> weights) {
-    expert_init e;
-    e.how = kind::copy_of_ffn;
-    e.ffn = std::move(weights);
-    return e;
-  }
-  static expert_init random_normal(std::uint64_t seed, double scale = 0.02) {
-    expert_init e;
-    e.seed = seed;
-    e.scale = scale;
-    return e;
-  }
-};
+/// One expert's parameters, in the policy's order.
+template <class T, class B>
+using expert_parameters = std::vector<parameter<T, B>>;
 
 namespace detail {
-template <class T>
-auto mat(parameter<T>& p) {
-  return Eigen::Map<row_matrix<T>>(p.value.data(), p.rows(), p.cols());
-}
-template <class T>
-auto mat(const parameter<T>& p) {
-  return Eigen::Map<const row_matrix<T>>(p.value.data(), p.rows(), p.cols());
-}
-template <class T>
-auto grad_mat(parameter<T>& p) {
-  return Eigen::Map<row_matrix<T>>(p.grad.data(), p.rows(), p.cols());
-}
 
-template <class T>
-void fill_normal(parameter<T>& p, std::uint64_t seed, std::uint64_t stream_id, double scale) {
-  const philox_stream s{seed, stream_id << 40};
-  for (std::size_t i = 0; i < p.value.size(); ++i) p.value[i] = static_cast<T>(scale * s.normal(i));
-}
-
-template <class T>
-void copy_into(parameter<T>& p, const matrix_view<const T, host_space>& w, const char* fn, const char* what) {
+/// Copies a user's FFN matrix into a parameter (shape checked).
+template <class T, class B>
+void copy_into(const B& be, parameter<T, B>& p, matrix_view<const T, typename B::memory_space> w, const char* fn, const char* what) {
   if (w.rows() != p.rows() || w.cols() != p.cols())
-    beacon::detail::fail<shape_error>(fn, what, beacon::detail::concat(p.rows(), "x", p.cols()),
-                                      beacon::detail::concat(w.rows(), "x", w.cols()));
-  for (size_type i = 0; i < w.rows(); ++i)
-    for (size_type j = 0; j < w.cols(); ++j) p.value[static_cast<std::size_t>(i * p.cols() + j)] = w(i, j);
+    beacon::detail::fail<shape_error>(fn, what, beacon::detail::concat(p.rows(), "x", p.cols()), beacon::detail::concat(w.rows(), "x", w.cols()));
+  copy_matrix<T, B>(be, w, p.value());
 }
-}  // namespace detail
 
+template <class T, class B>
+void zero(const B& be, parameter<T, B>& p) {
+  if (p.size() > 0) fill(be, T(0), p.value());
+}
+
+/// The gradient view of a parameter for the grouped kernels: empty when frozen (skip it).
+template <class T, class B>
+matrix_view<T, typename B::memory_space> grad_or_empty(parameter<T, B>& p) {
+  return p.grad();
+}
+template <class T, class B>
+vector_view<T, typename B::memory_space> grad_vector_or_empty(parameter<T, B>& p) {
+  auto g = p.grad();
+  return g.empty() ? vector_view<T, typename B::memory_space>() : vector_view<T, typename B::memory_space>(g.data(), g.size());
+}
+
+}  // namespace detail
 }  // namespace beacon::moe

@@ -1,8 +1,8 @@
 #pragma once
-// LEMoE's KV-anchor router (spec lemoe.md §4, §11.3). Per instance j:
+// LEMoE's KV-anchor router (spec lemoe.md §4, §11.3), over the backend. Per instance j:
 //   e_j = masked mean-pool of frozen token embeddings         (the caller's, e.g. masked_mean_pool)
-//   v_j = W_up SiLU(W_down e_j)                               (the feature projection)
-//   s_ij = score(k_i, v_j)                                    (dot, as the paper; scaled or cosine)
+//   v_j = W_up SiLU(W_down e_j)                               (the feature projection: 2 GEMMs)
+//   s_ij = score(k_i, v_j)                                    (dot, as the paper; scaled or cosine: 1 GEMM)
 //   g(i | e_j) = TopK(softmax_i over the experts that exist)  (gate_norm selects renormalisation)
 // Paper-faithful defaults (spec §11.6): one shared projection retrained at every step (A3), raw dot
 // product (A8), softmax over all experts without renormalisation (A6), score-based selection in
@@ -10,14 +10,17 @@
 // Options cover the alternatives: per-expert projections frozen with their expert, cosine or scaled
 // scores, renormalised top-k, forced routing of the new batch, random keys, and a null route (no
 // expert when the best score is below a threshold; beyond the paper, off by default).
+//
+// The keys are one stacked E x d_k parameter ("router.keys") whose rows [0, E-1) are frozen: an
+// earlier expert's key never changes again.
 
 #include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "activation.hpp"
-#include "expert_common.hpp"
+#include "../backend/transfer.hpp"
+#include "../core/gemm_shape.hpp"
 #include "routing.hpp"
 
 namespace beacon::moe {
@@ -42,249 +45,316 @@ template <class TopK>
 struct kv_anchor_router {
   static constexpr size_type k = TopK::value;
   static constexpr bool instance_level = true;
-  static constexpr const char* name = "kv_anchor";
   using options = kv_router_options;
+  static std::string identity() { return beacon::detail::concat("kv_anchor<k=", k, ">"); }
 
-  template <class T>
+  template <class T, class B>
   struct projection {
-    parameter<T> down, up;  // r x d, d_k x r
+    parameter<T, B> down, up;  // r x d, d_k x r
   };
 
-  template <class T>
-  struct state {
-    size_type d_model = 0, rank = 0, key_dim = 0;
-    options opt;
-    projection<T> shared;
-    std::vector<projection<T>> per_expert;  // per_expert_frozen mode
-    std::vector<parameter<T>> keys;         // one 1 x d_k key per expert
+  /// What backward needs from route (buffers reused across calls).
+  template <class T, class B>
+  struct cache {
+    using space = typename B::memory_space;
+    routing<T, B> route;
+    matrix_view<const T, space> e;  ///< the routed instance embeddings (the caller's)
+    size_type projections = 0;
+    index_type forced = -1;
+    buffer_t<T, B> z, a, v;           ///< per projection: B x r, B x r (SiLU(z)), B x d_k
+    buffer_t<T, B> unit_v, v_norm, unit_k, k_norm;  ///< cosine scores only
+  };
 
-    std::vector<parameter<T>*> params() {
-      std::vector<parameter<T>*> p;
-      if (opt.projection == projection_mode::shared_retrained) p = {&shared.down, &shared.up};
-      for (auto& q : per_expert) p.insert(p.end(), {&q.down, &q.up});
-      for (auto& key : keys) p.push_back(&key);
+  template <class T, class B>
+  class state {
+   public:
+    using space = typename B::memory_space;
+    state() = default;
+    state(const B& be, size_type d_model, size_type rank, size_type key_dim, const options& o, std::uint64_t seed)
+        : d_model_(d_model),
+          rank_(rank > 0 ? rank : std::max<size_type>(1, d_model / 4)),  // spec A9 default d/4
+          key_dim_(key_dim > 0 ? key_dim : d_model),                     // the paper: keys live in R^d
+          opt_(o),
+          seed_(seed),
+          keys_(be, "router.keys", {0, key_dim_}) {
+      const char* fn = "kv_anchor_router";
+      if (rank < 0) beacon::detail::fail(fn, "router_rank", ">= 0 (0 = d_model / 4)", rank);
+      if (key_dim < 0) beacon::detail::fail(fn, "key_dim", ">= 0 (0 = d_model)", key_dim);
+      if (o.null_route && !std::isfinite(o.null_threshold)) beacon::detail::fail(fn, "options.null_threshold", "finite", o.null_threshold);
+      if (!std::isfinite(o.init_scale) || o.init_scale < 0) beacon::detail::fail(fn, "options.init_scale", ">= 0 and finite", o.init_scale);
+      if (shared()) shared_ = make_projection(be, "router.", 0);
+    }
+
+    [[nodiscard]] const options& settings() const noexcept { return opt_; }
+    [[nodiscard]] size_type experts() const noexcept { return keys_.rows(); }
+    [[nodiscard]] size_type rank() const noexcept { return rank_; }
+    [[nodiscard]] size_type key_dim() const noexcept { return key_dim_; }
+    [[nodiscard]] const parameter<T, B>& keys() const noexcept { return keys_; }
+    [[nodiscard]] const projection<T, B>& shared_projection() const noexcept { return shared_; }
+    [[nodiscard]] const std::vector<projection<T, B>>& expert_projections() const noexcept { return per_expert_; }
+
+    std::vector<parameter<T, B>*> params() {
+      std::vector<parameter<T, B>*> p;
+      if (shared()) p = {&shared_.down, &shared_.up};
+      for (auto& q : per_expert_) p.insert(p.end(), {&q.down, &q.up});
+      p.push_back(&keys_);
       return p;
     }
-  };
-
-  template <class T>
-  struct cache {
-    routing_result<T> route;
-    row_matrix<T> e;                  // B x d
-    std::vector<row_matrix<T>> z, v;  // per projection (1 shared, or one per expert): B x r, B x d_k
-    size_type forced = -1;
-  };
-
-  template <class T>
-  static state<T> make(size_type d_model, size_type rank, size_type key_dim, const options& o, std::uint64_t seed) {
-    state<T> s;
-    s.d_model = d_model;
-    s.rank = rank > 0 ? rank : std::max<size_type>(1, d_model / 4);  // spec A9 default d/4
-    s.key_dim = key_dim > 0 ? key_dim : d_model;                     // the paper: keys live in R^d
-    s.opt = o;
-    if (o.projection == projection_mode::shared_retrained) s.shared = make_projection<T>(s, "router.", seed, 0);
-    return s;
-  }
-
-  /// Adds expert `slot`'s key (and projection), initialised from the new batch's instance embeddings.
-  template <class T>
-  static void insert(state<T>& s, size_type slot, const Eigen::Ref<const row_matrix<T>>& batch_e, std::uint64_t seed) {
-    if (s.opt.projection == projection_mode::per_expert_frozen) {
-      for (auto& q : s.per_expert) q.down.frozen = q.up.frozen = true;
-      s.per_expert.push_back(make_projection<T>(s, "router.expert" + std::to_string(slot) + ".", seed, static_cast<std::uint64_t>(slot) + 1));
+    std::vector<const parameter<T, B>*> params() const {
+      std::vector<const parameter<T, B>*> p;
+      for (auto* q : const_cast<state*>(this)->params()) p.push_back(q);
+      return p;
     }
-    for (auto& key : s.keys) key.frozen = true;  // earlier keys never change again
-    parameter<T> key("router.key" + std::to_string(slot), {1, s.key_dim});
-    if (s.opt.key == key_init::random || batch_e.rows() == 0) {
-      detail::fill_normal(key, seed, 1000 + static_cast<std::uint64_t>(slot), 0.01);
-    } else {
-      const projection<T>& p = s.opt.projection == projection_mode::shared_retrained ? s.shared : s.per_expert.back();
-      row_matrix<T> z, v;
-      project<T>(p, batch_e, z, v);
-      Eigen::Matrix<T, 1, Eigen::Dynamic> mean = v.colwise().mean();
-      if (s.opt.key == key_init::normalized_batch_mean && mean.norm() > T(0)) mean.normalize();
-      for (size_type j = 0; j < s.key_dim; ++j) key.value[static_cast<std::size_t>(j)] = mean(j);
-    }
-    s.keys.push_back(std::move(key));
-  }
 
-  /// Routes instances e (B x d) over the existing experts. forced >= 0 routes every instance's
-  /// first choice to that expert (training_route::forced_to_new during its own step).
-  template <class T>
-  static void route(const state<T>& s, const Eigen::Ref<const row_matrix<T>>& e, cache<T>& c, size_type forced = -1) {
-    const auto t = static_cast<size_type>(s.keys.size());
-    if (t == 0) beacon::detail::fail("kv_anchor_router::route", "experts", ">= 1 (insert an expert first)", 0);
-    if (e.cols() != s.d_model)
-      beacon::detail::fail<shape_error>("kv_anchor_router::route", "instance_embeddings", beacon::detail::concat(s.d_model, " columns"), e.cols());
-    c.e = e;
-    c.forced = forced;
-    const bool shared = s.opt.projection == projection_mode::shared_retrained;
-    const size_type projections = shared ? 1 : t;
-    c.z.resize(static_cast<std::size_t>(projections));
-    c.v.resize(static_cast<std::size_t>(projections));
-    for (size_type p = 0; p < projections; ++p)
-      project<T>(shared ? s.shared : s.per_expert[static_cast<std::size_t>(p)], e, c.z[static_cast<std::size_t>(p)],
-                 c.v[static_cast<std::size_t>(p)]);
-    c.route.scores.resize(e.rows(), t);
-    if (shared && s.opt.score != score_function::cosine) {
-      // One GEMM against all keys: scores = V K^T (scaled for scaled_dot).
-      row_matrix<T> keys(t, s.key_dim);
-      for (size_type i = 0; i < t; ++i)
-        keys.row(i) = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(s.keys[static_cast<std::size_t>(i)].value.data(), s.key_dim);
-      c.route.scores.noalias() = c.v[0] * keys.transpose();
-      if (s.opt.score == score_function::scaled_dot) c.route.scores /= std::sqrt(static_cast<T>(s.key_dim));
-    } else {
-      for (size_type i = 0; i < t; ++i) {
-        const auto key = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(s.keys[static_cast<std::size_t>(i)].value.data(), s.key_dim);
-        const row_matrix<T>& v = c.v[static_cast<std::size_t>(shared ? 0 : i)];
-        for (size_type b = 0; b < e.rows(); ++b) c.route.scores(b, i) = score(s, key, v.row(b));
+    /// Adds expert `slot`'s key (and projection), initialised from the new batch's instance
+    /// embeddings; every earlier key (and per-expert projection) is frozen.
+    void insert(const B& be, size_type slot, matrix_view<const T, space> batch_e) {
+      if (batch_e.rows() > 0) beacon::detail::require_extent("kv_anchor_router::insert", "batch_instance_embeddings", "cols (d_model)", batch_e.cols(), d_model_);
+      if (!shared()) {
+        for (auto& q : per_expert_) {
+          q.down.freeze();
+          q.up.freeze();
+        }
+        per_expert_.push_back(make_projection(be, "router.expert" + std::to_string(slot) + ".", static_cast<std::uint64_t>(slot) + 1));
       }
-    }
-    detail::select(c.route, k, s.opt.gate);
-    if (forced >= 0) {  // the new batch's first choice is its own expert; the gate keeps its probability
-      for (size_type b = 0; b < c.route.rows; ++b) {
-        c.route.ids[static_cast<std::size_t>(b * c.route.k)] = static_cast<index_type>(forced);
-        c.route.gates[static_cast<std::size_t>(b * c.route.k)] =
-            s.opt.gate == gate_norm::renormalize_top_k ? T(1) : c.route.probs(b, forced);
-        for (size_type j = 1; j < c.route.k; ++j) c.route.gates[static_cast<std::size_t>(b * c.route.k + j)] = T(0);
+      keys_.append_rows(be, 1);
+      keys_.freeze_rows(slot);
+      const auto key = keys_.value().row_block(slot, 1);
+      if (opt_.key == key_init::random || batch_e.rows() == 0) {
+        parameter<T, B> r(be, "key", {1, key_dim_});
+        detail::fill_scaled_normal(be, r, seed_, 1000 + static_cast<std::uint64_t>(slot), 0.01);
+        detail::copy_matrix<T, B>(be, r.value(), key);
+        return;
       }
-    } else if (s.opt.null_route) {
-      for (size_type b = 0; b < c.route.rows; ++b)
-        if (c.route.scores.row(b).maxCoeff() < static_cast<T>(s.opt.null_threshold))
-          for (size_type j = 0; j < c.route.k; ++j) {
-            c.route.ids[static_cast<std::size_t>(b * c.route.k + j)] = -1;
-            c.route.gates[static_cast<std::size_t>(b * c.route.k + j)] = T(0);
+      const projection<T, B>& p = shared() ? shared_ : per_expert_.back();
+      const size_type n = batch_e.rows();
+      auto z = make_buffer<T>(be, n * rank_), a = make_buffer<T>(be, n * rank_), v = make_buffer<T>(be, n * key_dim_);
+      project(be, p, batch_e, z.view().as_matrix(n, rank_), a.view().as_matrix(n, rank_), v.view().as_matrix(n, key_dim_));
+      const vector_view<T, space> key_vector(key.data(), key_dim_);
+      add_column_sums(be, matrix_view<const T, space>(v.view().as_matrix(n, key_dim_)), key_vector);  // the new row starts at 0
+      for_each_element(be, 1, key_dim_, kernels::scaled_copy<T, space>{key, T(1) / static_cast<T>(n), key});
+      if (opt_.key == key_init::normalized_batch_mean)
+        for_each_index(be, 1, kernels::unit_rows<T, space>{key, T(0), key, {}}, key_dim_);
+    }
+
+    /// Routes instances e (B x d) over the existing experts; a forced request routes every first
+    /// choice to that expert (training_route::forced_to_new during its own step).
+    void route(const B& be, matrix_view<const T, space> e, cache<T, B>& c, const route_request& req) const {
+      const char* fn = "kv_anchor_router::route";
+      const size_type t = experts(), rows = e.rows();
+      if (t == 0) beacon::detail::fail(fn, "experts", ">= 1 (insert an expert first)", 0);
+      beacon::detail::require_extent(fn, "instance_embeddings", "cols (d_model)", e.cols(), d_model_);
+      if (req.forced >= t) beacon::detail::fail(fn, "forced", beacon::detail::concat("an expert id < ", t), req.forced);
+      c.e = e;
+      c.forced = req.forced;
+      c.projections = shared() ? 1 : t;
+      c.route.resize(be, rows, t, std::min(k, t));
+      if (rows == 0) return;
+      reserve_buffer<T, B>(be, c.z, c.projections * rows * rank_);
+      reserve_buffer<T, B>(be, c.a, c.projections * rows * rank_);
+      reserve_buffer<T, B>(be, c.v, c.projections * rows * key_dim_);
+      const bool cosine = opt_.score == score_function::cosine;
+      if (cosine) {
+        reserve_buffer<T, B>(be, c.unit_v, c.projections * rows * key_dim_);
+        reserve_buffer<T, B>(be, c.v_norm, c.projections * rows);
+        reserve_buffer<T, B>(be, c.unit_k, t * key_dim_);
+        reserve_buffer<T, B>(be, c.k_norm, t);
+        for_each_index(be, t, kernels::unit_rows<T, space>{keys_.value(), T(1e-8), unit_k(c), k_norm(c)}, key_dim_);
+      }
+      const T scale = opt_.score == score_function::scaled_dot ? T(1) / std::sqrt(static_cast<T>(key_dim_)) : T(1);
+      const auto scores = c.route.scores();
+      for (size_type p = 0; p < c.projections; ++p) {
+        project(be, shared() ? shared_ : per_expert_[static_cast<std::size_t>(p)], e, z(c, p), a(c, p), v(c, p));
+        if (cosine) for_each_index(be, rows, kernels::unit_rows<T, space>{v(c, p), T(1e-8), unit_v(c, p), v_norm(c, p)}, key_dim_);
+        const matrix_view<const T, space> lhs = cosine ? unit_v(c, p) : v(c, p);
+        const matrix_view<const T, space> keys = cosine ? matrix_view<const T, space>(unit_k(c)) : keys_.value();
+        if (shared()) gemm(be, transpose::no, transpose::yes, scale, lhs, keys, T(0), scores);
+        else gemm(be, transpose::no, transpose::yes, scale, lhs, keys.row_block(p, 1), T(0), column(scores, p));
+      }
+      detail::softmax_select(be, c.route, opt_.gate);
+      if (req.forced >= 0)
+        for_each_index(be, rows,
+                       kernels::force_route<T, space>{c.route.probs(), req.forced, opt_.gate == gate_norm::renormalize_top_k, false,
+                                                      c.route.gates(), c.route.ids()},
+                       c.route.k);
+      else if (opt_.null_route)
+        for_each_index(be, rows,
+                       kernels::null_route<T, space>{c.route.scores(), static_cast<T>(opt_.null_threshold), c.route.gates(), c.route.ids()}, t);
+    }
+
+    /// Accumulates gradients of the trainable router parameters from dL/dgates (B x k).
+    void backward(const B& be, cache<T, B>& c, matrix_view<const T, space> dgates, buffer_t<T, B>& scratch) {
+      const size_type rows = c.route.rows, t = c.route.experts, kk = c.route.k;
+      if (rows == 0) return;
+      // Forced routing: the gates after the first are the constant 0, and a renormalised first gate
+      // is the constant 1; only an un-renormalised first gate (= p_forced) depends on the scores.
+      if (c.forced >= 0 && opt_.gate == gate_norm::renormalize_top_k) return;
+      reserve_buffer<T, B>(be, scratch, rows * t + rows * kk);
+      const matrix_view<T, space> ds(scratch.view().data(), rows, t);
+      matrix_view<const T, space> dg = dgates;
+      if (c.forced >= 0 && kk > 1) {
+        const matrix_view<T, space> live(scratch.view().data() + rows * t, rows, kk);
+        fill(be, T(0), live);
+        detail::copy_matrix<T, B>(be, matrix_view<const T, space>(dgates.data(), rows, 1, kk), matrix_view<T, space>(live.data(), rows, 1, kk));
+        dg = live;
+      }
+      detail::score_gradient(be, c.route, dg, opt_.gate, ds);
+      backward_scores(be, c, ds);
+    }
+
+    /// Routing replay (spec §12, beyond the paper): the cross-entropy of the router's softmax over
+    /// all experts against the expert each stored instance was edited into. Accumulates the gradient
+    /// of weight * mean CE into the trainable keys and projection and returns the mean CE.
+    double replay(const B& be, matrix_view<const T, space> e, const std::vector<index_type>& labels, double weight) {
+      const char* fn = "kv_anchor_router::replay";
+      if (static_cast<size_type>(labels.size()) != e.rows())
+        beacon::detail::fail<shape_error>(fn, "labels", beacon::detail::concat(e.rows(), " entries (one per instance)"), labels.size());
+      if (!std::isfinite(weight) || weight < 0) beacon::detail::fail(fn, "weight", ">= 0 and finite", weight);
+      const size_type t = experts(), rows = e.rows();
+      for (index_type l : labels)
+        if (l < 0 || l >= t) beacon::detail::fail(fn, "labels", beacon::detail::concat("expert ids in [0, ", t, ")"), l);
+      if (rows == 0) return 0.0;
+      cache<T, B> c;
+      route(be, e, c, {});
+      auto ids = make_buffer<index_type>(be, rows);
+      upload(be, labels, ids.view());
+      auto ds = make_buffer<T>(be, rows * t), picked = make_buffer<T>(be, rows);
+      for_each_index(be, rows,
+                     kernels::replay_gradient<T, space>{c.route.probs(), vector_view<const index_type, space>(ids.view()),
+                                                        static_cast<T>(weight / static_cast<double>(rows)), ds.view().as_matrix(rows, t),
+                                                        picked.view()},
+                     t);
+      const auto p = download(be, vector_view<const T, space>(picked.view()));
+      double ce = 0;
+      for (T v : p) ce -= std::log(std::max(static_cast<double>(v), 1e-300));
+      backward_scores(be, c, ds.view().as_matrix(rows, t));
+      return ce / static_cast<double>(rows);
+    }
+
+    /// Replaces the parameters' shapes for `experts` experts (checkpoint loading fills the values).
+    void resize_for_load(const B& be, size_type experts) {
+      keys_ = parameter<T, B>(be, "router.keys", {experts, key_dim_});
+      per_expert_.clear();
+      if (!shared())
+        for (size_type i = 0; i < experts; ++i)
+          per_expert_.push_back(make_projection(be, "router.expert" + std::to_string(i) + ".", static_cast<std::uint64_t>(i) + 1));
+    }
+
+   private:
+    [[nodiscard]] bool shared() const noexcept { return opt_.projection == projection_mode::shared_retrained; }
+
+    projection<T, B> make_projection(const B& be, const std::string& prefix, std::uint64_t id) const {
+      projection<T, B> p{parameter<T, B>(be, prefix + "w_down", {rank_, d_model_}), parameter<T, B>(be, prefix + "w_up", {key_dim_, rank_})};
+      const double down_scale = opt_.init_scale > 0 ? opt_.init_scale : 1.0 / std::sqrt(static_cast<double>(d_model_));
+      const double up_scale = opt_.init_scale > 0 ? opt_.init_scale : 1.0 / std::sqrt(static_cast<double>(rank_));
+      detail::fill_scaled_normal(be, p.down, seed_, 5000 + 2 * id, down_scale);
+      detail::fill_scaled_normal(be, p.up, seed_, 5001 + 2 * id, up_scale);
+      return p;
+    }
+
+    /// z = e W_down^T, a = SiLU(z), v = a W_up^T.
+    void project(const B& be, const projection<T, B>& p, matrix_view<const T, space> e, matrix_view<T, space> z, matrix_view<T, space> a,
+                 matrix_view<T, space> v) const {
+      gemm(be, transpose::no, transpose::yes, T(1), e, p.down.value(), T(0), z);
+      bias_activation(be, activation::silu, vector_view<const T, space>(), z, a);
+      gemm(be, transpose::no, transpose::yes, T(1), matrix_view<const T, space>(a), p.up.value(), T(0), v);
+    }
+
+    /// Gradients of the trainable keys and projections from dL/dscores (B x t).
+    void backward_scores(const B& be, cache<T, B>& c, matrix_view<T, space> ds) {
+      const size_type rows = c.route.rows, t = c.route.experts;
+      const bool cosine = opt_.score == score_function::cosine;
+      const T scale = opt_.score == score_function::scaled_dot ? T(1) / std::sqrt(static_cast<T>(key_dim_)) : T(1);
+      auto dv = make_buffer<T>(be, rows * key_dim_);
+      const auto dvm = dv.view().as_matrix(rows, key_dim_);
+      auto tmp = make_buffer<T>(be, std::max(rows, t) * key_dim_ + rows + t);
+      const auto ds_c = matrix_view<const T, space>(ds);
+      const auto scores = c.route.scores();
+      for (size_type p = 0; p < c.projections; ++p) {
+        // The block of experts scored against projection p: all of them (shared) or expert p.
+        const size_type first = shared() ? 0 : p, count = shared() ? t : 1;
+        const auto ds_block = shared() ? ds_c : matrix_view<const T, space>(column(ds, p));
+        const auto s_block = shared() ? matrix_view<const T, space>(scores) : matrix_view<const T, space>(column(scores, p));
+        const size_type trainable_first = std::max(first, keys_.frozen_rows());
+        const size_type trainable = std::max<size_type>(0, first + count - trainable_first);  // key rows of this block that train
+        const auto key_grad = trainable > 0 ? keys_.grad().row_block(trainable_first, trainable) : matrix_view<T, space>();
+        const auto ds_train = sub_columns(ds_block, trainable_first - first, trainable);
+        projection<T, B>& q = shared() ? shared_ : per_expert_[static_cast<std::size_t>(p)];
+        const bool projection_trains = q.down.trainable() || q.up.trainable();
+        if (!cosine) {
+          if (trainable > 0) gemm(be, transpose::yes, transpose::no, scale, ds_train, matrix_view<const T, space>(v(c, p)), T(1), key_grad);
+          if (projection_trains)
+            gemm(be, transpose::no, transpose::no, scale, ds_block, keys_.value().row_block(first, count), T(0), dvm);
+        } else {
+          const auto uk = matrix_view<const T, space>(unit_k(c)).row_block(first, count);
+          const vector_view<T, space> dots(tmp.view().data() + std::max(rows, t) * key_dim_, rows + t);
+          if (trainable > 0) {
+            const matrix_view<T, space> g(tmp.view().data(), trainable, key_dim_);
+            gemm(be, transpose::yes, transpose::no, T(1), ds_train, matrix_view<const T, space>(unit_v(c, p)), T(0), g);
+            for_each_index(be, trainable,
+                           kernels::column_dot<T, space>{ds_train, sub_columns(s_block, trainable_first - first, trainable),
+                                                         vector_view<T, space>(dots.data(), trainable)},
+                           rows);
+            for_each_element(be, trainable, key_dim_,
+                             kernels::cosine_backward<T, space>{matrix_view<const T, space>(g), uk.row_block(trainable_first - first, trainable),
+                                                                vector_view<const T, space>(dots.data(), trainable),
+                                                                vector_view<const T, space>(k_norm(c).data() + trainable_first, trainable), key_grad,
+                                                                true});
           }
-    }
-  }
-
-  /// Accumulates gradients of the trainable router parameters from dL/dgates (B x k).
-  template <class T>
-  static void backward(state<T>& s, const cache<T>& c, const std::vector<T>& dgates) {
-    if (c.forced < 0) return backward_scores(s, c, detail::score_gradient(c.route, dgates, s.opt.gate));
-    // Forced routing: the gates after the first are the constant 0, and a renormalised first gate is
-    // the constant 1; only an un-renormalised first gate (= p_forced) depends on the scores.
-    std::vector<T> live(dgates.size(), T(0));
-    if (s.opt.gate == gate_norm::softmax_all_experts)
-      for (size_type b = 0; b < c.route.rows; ++b)
-        live[static_cast<std::size_t>(b * c.route.k)] = dgates[static_cast<std::size_t>(b * c.route.k)];
-    backward_scores(s, c, detail::score_gradient(c.route, live, s.opt.gate));
-  }
-
-  /// Routing replay (spec §12, beyond the paper): the cross-entropy of the router's softmax over
-  /// all experts against the expert each stored instance was edited into. Accumulates the gradient
-  /// of weight * mean CE into the trainable keys and projection (frozen ones are skipped) and
-  /// returns the mean CE. Replaying the instance embeddings of every batch so far keeps a shared,
-  /// retrained projection from pulling earlier batches to the newest key.
-  template <class T>
-  static double replay(state<T>& s, const Eigen::Ref<const row_matrix<T>>& e, const std::vector<index_type>& labels, double weight) {
-    const char* fn = "kv_anchor_router::replay";
-    if (static_cast<size_type>(labels.size()) != e.rows())
-      beacon::detail::fail<shape_error>(fn, "labels", beacon::detail::concat(e.rows(), " entries (one per instance)"), labels.size());
-    if (!std::isfinite(weight) || weight < 0) beacon::detail::fail(fn, "weight", ">= 0 and finite", weight);
-    const auto t = static_cast<size_type>(s.keys.size());
-    for (index_type l : labels)
-      if (l < 0 || l >= t) beacon::detail::fail(fn, "labels", beacon::detail::concat("expert ids in [0, ", t, ")"), l);
-    if (e.rows() == 0) return 0.0;
-    cache<T> c;
-    route<T>(s, e, c);
-    row_matrix<T> ds = c.route.probs;  // d CE / d scores = p - onehot(label), per row
-    double ce = 0;
-    for (size_type b = 0; b < e.rows(); ++b) {
-      const auto l = labels[static_cast<std::size_t>(b)];
-      ce -= std::log(std::max(static_cast<double>(c.route.probs(b, l)), 1e-300));
-      ds(b, l) -= T(1);
-    }
-    ds *= static_cast<T>(weight / static_cast<double>(e.rows()));
-    backward_scores(s, c, ds);
-    return ce / static_cast<double>(e.rows());
-  }
-
- private:
-  /// Gradients of the trainable keys and projections from dL/dscores (B x t).
-  template <class T>
-  static void backward_scores(state<T>& s, const cache<T>& c, const row_matrix<T>& ds) {
-    const auto t = static_cast<size_type>(s.keys.size());
-    const bool shared = s.opt.projection == projection_mode::shared_retrained;
-    const size_type projections = shared ? 1 : t;
-    std::vector<row_matrix<T>> dv(static_cast<std::size_t>(projections));
-    for (auto& m : dv) m = row_matrix<T>::Zero(c.e.rows(), s.key_dim);
-    for (size_type i = 0; i < t; ++i) {
-      auto& key = s.keys[static_cast<std::size_t>(i)];
-      const auto kv = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(key.value.data(), s.key_dim);
-      auto kg = Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(key.grad.data(), s.key_dim);
-      const std::size_t p = static_cast<std::size_t>(shared ? 0 : i);
-      for (size_type b = 0; b < c.e.rows(); ++b) {
-        const T g = ds(b, i);
-        if (g == T(0)) continue;
-        Eigen::Matrix<T, 1, Eigen::Dynamic> dk, dvv;
-        score_gradients(s, kv, c.v[p].row(b), dk, dvv);
-        if (!key.frozen) kg += g * dk;
-        dv[p].row(b) += g * dvv;
+          if (projection_trains) {
+            const matrix_view<T, space> g(tmp.view().data(), rows, key_dim_);
+            gemm(be, transpose::no, transpose::no, T(1), ds_block, uk, T(0), g);
+            row_dot(be, ds_block, s_block, vector_view<T, space>(dots.data(), rows));
+            for_each_element(be, rows, key_dim_,
+                             kernels::cosine_backward<T, space>{matrix_view<const T, space>(g), matrix_view<const T, space>(unit_v(c, p)),
+                                                                vector_view<const T, space>(dots.data(), rows),
+                                                                vector_view<const T, space>(v_norm(c, p)), dvm, false});
+          }
+        }
+        if (projection_trains) projection_backward(be, q, c.e, z(c, p), a(c, p), matrix_view<const T, space>(dvm));
       }
     }
-    for (size_type p = 0; p < projections; ++p) {
-      projection<T>& q = shared ? s.shared : s.per_expert[static_cast<std::size_t>(p)];
-      if (q.down.frozen && q.up.frozen) continue;
-      const row_matrix<T>& z = c.z[static_cast<std::size_t>(p)];
-      const row_matrix<T> a = z.unaryExpr([](T x) { return activate(activation::silu, x); });
-      detail::grad_mat(q.up).noalias() += dv[static_cast<std::size_t>(p)].transpose() * a;
-      const row_matrix<T> dz = (dv[static_cast<std::size_t>(p)] * detail::mat(q.up))
-                                   .cwiseProduct(z.unaryExpr([](T x) { return activate_derivative(activation::silu, x); }));
-      detail::grad_mat(q.down).noalias() += dz.transpose() * c.e;
+
+    /// dW_up += dv^T a;  dW_down += (dv W_up * SiLU'(z))^T e.
+    void projection_backward(const B& be, projection<T, B>& q, matrix_view<const T, space> e, matrix_view<T, space> z, matrix_view<T, space> a,
+                             matrix_view<const T, space> dv) {
+      const size_type rows = e.rows();
+      if (q.up.trainable()) gemm(be, transpose::yes, transpose::no, T(1), dv, matrix_view<const T, space>(a), T(1), q.up.grad());
+      if (!q.down.trainable()) return;
+      auto du = make_buffer<T>(be, 2 * rows * rank_);
+      const matrix_view<T, space> dum(du.view().data(), rows, rank_), dz(du.view().data() + rows * rank_, rows, rank_);
+      gemm(be, transpose::no, transpose::no, T(1), dv, q.up.value(), T(0), dum);
+      activation_backward(be, activation::silu, matrix_view<const T, space>(z), matrix_view<const T, space>(dum), dz);
+      gemm(be, transpose::yes, transpose::no, T(1), matrix_view<const T, space>(dz), e, T(1), q.down.grad());
     }
-  }
 
-  template <class T>
-  static projection<T> make_projection(const state<T>& s, const std::string& prefix, std::uint64_t seed, std::uint64_t id) {
-    projection<T> p{parameter<T>(prefix + "w_down", {s.rank, s.d_model}), parameter<T>(prefix + "w_up", {s.key_dim, s.rank})};
-    const double down_scale = s.opt.init_scale > 0 ? s.opt.init_scale : 1.0 / std::sqrt(static_cast<double>(s.d_model));
-    const double up_scale = s.opt.init_scale > 0 ? s.opt.init_scale : 1.0 / std::sqrt(static_cast<double>(s.rank));
-    detail::fill_normal(p.down, seed, 5000 + 2 * id, down_scale);
-    detail::fill_normal(p.up, seed, 5001 + 2 * id, up_scale);
-    return p;
-  }
-
-  template <class T>
-  static void project(const projection<T>& p, const Eigen::Ref<const row_matrix<T>>& e, row_matrix<T>& z, row_matrix<T>& v) {
-    z.noalias() = e * detail::mat(p.down).transpose();
-    v.noalias() = z.unaryExpr([](T x) { return activate(activation::silu, x); }) * detail::mat(p.up).transpose();
-  }
-
-  template <class T, class K, class V>
-  static T score(const state<T>& s, const K& key, const V& v) {
-    const T dot = key.dot(v);
-    switch (s.opt.score) {
-      case score_function::dot: return dot;
-      case score_function::scaled_dot: return dot / std::sqrt(static_cast<T>(s.key_dim));
-      case score_function::cosine: return dot / (std::max(key.norm(), T(1e-8)) * std::max(v.norm(), T(1e-8)));
+    template <class M>
+    static M column(M m, size_type i) {
+      return M(m.data() + i, m.rows(), 1, m.ld());
     }
-    return dot;
-  }
-
-  template <class T, class K, class V>
-  static void score_gradients(const state<T>& s, const K& key, const V& v, Eigen::Matrix<T, 1, Eigen::Dynamic>& dk,
-                              Eigen::Matrix<T, 1, Eigen::Dynamic>& dv) {
-    switch (s.opt.score) {
-      case score_function::dot:
-        dk = v;
-        dv = key;
-        return;
-      case score_function::scaled_dot: {
-        const T inv = T(1) / std::sqrt(static_cast<T>(s.key_dim));
-        dk = inv * v;
-        dv = inv * key;
-        return;
-      }
-      case score_function::cosine: {
-        const T nk = std::max(key.norm(), T(1e-8)), nv = std::max(v.norm(), T(1e-8));
-        const T cos = key.dot(v) / (nk * nv);
-        dk = v / (nk * nv) - cos * key / (nk * nk);
-        dv = key / (nk * nv) - cos * v / (nv * nv);
-        return;
-      }
+    static matrix_view<const T, space> sub_columns(matrix_view<const T, space> m, size_type first, size_type count) {
+      if (count == 0) return {};
+      return {m.data() + first, m.rows(), count, m.ld()};
     }
-  }
+    matrix_view<T, space> z(cache<T, B>& c, size_type p) const { return {c.z.view().data() + p * c.route.rows * rank_, c.route.rows, rank_}; }
+    matrix_view<T, space> a(cache<T, B>& c, size_type p) const { return {c.a.view().data() + p * c.route.rows * rank_, c.route.rows, rank_}; }
+    matrix_view<T, space> v(cache<T, B>& c, size_type p) const {
+      return {c.v.view().data() + p * c.route.rows * key_dim_, c.route.rows, key_dim_};
+    }
+    matrix_view<T, space> unit_v(cache<T, B>& c, size_type p) const {
+      return {c.unit_v.view().data() + p * c.route.rows * key_dim_, c.route.rows, key_dim_};
+    }
+    vector_view<T, space> v_norm(cache<T, B>& c, size_type p) const { return {c.v_norm.view().data() + p * c.route.rows, c.route.rows}; }
+    matrix_view<T, space> unit_k(cache<T, B>& c) const { return {c.unit_k.view().data(), c.route.experts, key_dim_}; }
+    vector_view<T, space> k_norm(cache<T, B>& c) const { return {c.k_norm.view().data(), c.route.experts}; }
+
+    size_type d_model_ = 0, rank_ = 0, key_dim_ = 0;
+    options opt_;
+    std::uint64_t seed_ = 0;
+    projection<T, B> shared_;
+    std::vector<projection<T, B>> per_expert_;
+    parameter<T, B> keys_;
+  };
 };
 
 }  // namespace beacon::moe

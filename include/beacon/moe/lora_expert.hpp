@@ -1,57 +1,57 @@
 #pragma once
-// Low-rank expert of rank R: y = scale * B act(A x), A (R x d) random, B (d x R) zero at insertion
-// (a no-op). act = identity is classic LoRA (B A x); ReLU is the LiveEdit re-implementation's choice.
+// Low-rank expert of rank R: y = B act(A x), A (R x d) random, B (d x R) zero at insertion (a
+// no-op). act = identity is classic LoRA (B A x); ReLU is the LiveEdit re-implementation's choice.
+// It is the MLP expert's computation without biases, so it runs on the same grouped kernels.
 
-#include "activation.hpp"
 #include "expert_common.hpp"
+#include "grouped_expert.hpp"
 
 namespace beacon::moe {
 
 template <size_type Rank, activation Act = activation::identity>
 struct lora_expert {
   static_assert(Rank >= 1, "beacon::moe::lora_expert: Rank must be >= 1");
-  static constexpr const char* name = "lora";
   static constexpr size_type rank = Rank;
+  static std::string identity() { return beacon::detail::concat("lora<rank=", Rank, ",activation=", activation_name(Act), ">"); }
+  static constexpr size_type cached = 2;  ///< z = x A^T and act(z)
+  static size_type width(const expert_shape&) { return Rank; }
 
-  template <class T>
-  struct state {
-    parameter<T> a, b;  // R x d, d x R
-    T scale = T(1);
-    std::vector<parameter<T>*> params() { return {&a, &b}; }
-    std::vector<const parameter<T>*> params() const { return {&a, &b}; }
-  };
-  template <class T>
-  struct cache {
-    row_matrix<T> z, h;
-  };
-
-  template <class T>
-  static state<T> make(const expert_shape& s, const std::string& prefix) {
-    return {parameter<T>(prefix + "lora_a", {Rank, s.d_model}), parameter<T>(prefix + "lora_b", {s.d_model, Rank}), T(1)};
+  template <class T, class B>
+  static expert_parameters<T, B> make(const B& be, const expert_shape& s, const std::string& prefix) {
+    expert_parameters<T, B> p;
+    p.emplace_back(be, prefix + "lora_a", std::vector<size_type>{Rank, s.d_model});
+    p.emplace_back(be, prefix + "lora_b", std::vector<size_type>{s.d_model, Rank});
+    return p;
   }
 
-  template <class T>
-  static void init(state<T>& st, const expert_init<T>& how, std::uint64_t slot) {
-    // A LoRA expert has no FFN to copy: its input side is always random, its output side zero.
-    const double scale = how.how == expert_init<T>::kind::random ? how.scale : 1.0 / std::sqrt(static_cast<double>(st.a.cols()));
-    detail::fill_normal(st.a, how.seed, slot, scale);
-    std::fill(st.b.value.begin(), st.b.value.end(), T(0));
+  template <class T, class B>
+  static void init(const B& be, expert_parameters<T, B>& p, const expert_init<T, typename B::memory_space>& how, std::uint64_t slot) {
+    if (how.how == expert_init<T, typename B::memory_space>::kind::copy_of_ffn)
+      beacon::detail::fail("lora_expert::init", "init", "expert_init::random_normal (a LoRA expert has no FFN weights to copy)",
+                           "expert_init::copy_of");
+    detail::fill_scaled_normal(be, p[0], how.seed, slot, how.scale);
+    detail::zero(be, p[1]);
   }
 
-  template <class T>
-  static void forward(const state<T>& st, const Eigen::Ref<const row_matrix<T>>& x, Eigen::Ref<row_matrix<T>> y, cache<T>& c) {
-    c.z.noalias() = x * detail::mat(st.a).transpose();
-    c.h = c.z.unaryExpr([](T v) { return activate(Act, v); });
-    y.noalias() = st.scale * (c.h * detail::mat(st.b).transpose());
+  template <class T, class B, class S = typename B::memory_space>
+  static void forward(const B& be, const std::vector<const expert_parameters<T, B>*>& experts, const std::vector<index_type>& offsets,
+                      matrix_view<const T, S> x, matrix_view<T, S> cache, matrix_view<T, S> y) {
+    std::vector<mlp_weights<T, S>> w;
+    for (const auto* e : experts) w.push_back({(*e)[0].value(), {}, (*e)[1].value(), {}});
+    grouped_mlp_forward(be, Act, w, offsets, x, mlp_cache<T, S>{cache.row_block(0, x.rows()), cache.row_block(x.rows(), x.rows())}, y);
   }
 
-  template <class T>
-  static void backward(state<T>& st, const Eigen::Ref<const row_matrix<T>>& x, const cache<T>& c,
-                       const Eigen::Ref<const row_matrix<T>>& dy, row_matrix<T>* dx) {
-    detail::grad_mat(st.b).noalias() += st.scale * (dy.transpose() * c.h);
-    const row_matrix<T> dz = (st.scale * (dy * detail::mat(st.b))).cwiseProduct(c.z.unaryExpr([](T v) { return activate_derivative(Act, v); }));
-    detail::grad_mat(st.a).noalias() += dz.transpose() * x;
-    if (dx) *dx = dz * detail::mat(st.a);
+  template <class T, class B, class S = typename B::memory_space>
+  static void backward(const B& be, const std::vector<expert_parameters<T, B>*>& experts, const std::vector<index_type>& offsets,
+                       matrix_view<const T, S> x, matrix_view<T, S> cache, matrix_view<const T, S> dy) {
+    std::vector<mlp_weights<T, S>> w;
+    std::vector<mlp_gradients<T, S>> g;
+    for (auto* e : experts) {
+      w.push_back({(*e)[0].value(), {}, (*e)[1].value(), {}});
+      g.push_back({(*e)[0].grad(), {}, (*e)[1].grad(), {}});
+    }
+    grouped_mlp_backward(be, Act, w, g, offsets, x, mlp_cache<T, S>{cache.row_block(0, x.rows()), cache.row_block(x.rows(), x.rows())}, dy,
+                         matrix_view<T, S>());
   }
 };
 

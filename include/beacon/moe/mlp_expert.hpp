@@ -1,64 +1,66 @@
 #pragma once
-// Two-layer MLP expert: y = W2 act(W1 x + b1) + b2, act in {ReLU, SiLU, GELU}.
+// Two-layer MLP expert: y = W2 act(W1 x + b1) + b2, act a beacon::activation (ReLU, SiLU, GELU or
+// identity).
 
-#include "activation.hpp"
 #include "expert_common.hpp"
+#include "grouped_expert.hpp"
 
 namespace beacon::moe {
 
 template <activation Act = activation::relu>
 struct mlp_expert {
-  static constexpr const char* name = Act == activation::relu ? "mlp_relu" : (Act == activation::silu ? "mlp_silu" : "mlp_gelu");
+  static std::string identity() { return std::string("mlp<activation=") + activation_name(Act) + ">"; }
+  static constexpr size_type cached = 2;  ///< z = x W1^T + b1 and a = act(z)
+  static size_type width(const expert_shape& s) { return s.hidden; }
 
-  template <class T>
-  struct state {
-    parameter<T> w1, b1, w2, b2;  // h x d, h, d x h, d
-    std::vector<parameter<T>*> params() { return {&w1, &b1, &w2, &b2}; }
-    std::vector<const parameter<T>*> params() const { return {&w1, &b1, &w2, &b2}; }
-  };
-  template <class T>
-  struct cache {
-    row_matrix<T> z, a;  // pre-activation and activation (n x h)
-  };
-
-  template <class T>
-  static state<T> make(const expert_shape& s, const std::string& prefix) {
-    return {parameter<T>(prefix + "w1", {s.hidden, s.d_model}), parameter<T>(prefix + "b1", {s.hidden}),
-            parameter<T>(prefix + "w2", {s.d_model, s.hidden}), parameter<T>(prefix + "b2", {s.d_model})};
+  template <class T, class B>
+  static expert_parameters<T, B> make(const B& be, const expert_shape& s, const std::string& prefix) {
+    expert_parameters<T, B> p;
+    p.emplace_back(be, prefix + "w1", std::vector<size_type>{s.hidden, s.d_model});
+    p.emplace_back(be, prefix + "b1", std::vector<size_type>{s.hidden});
+    p.emplace_back(be, prefix + "w2", std::vector<size_type>{s.d_model, s.hidden});
+    p.emplace_back(be, prefix + "b2", std::vector<size_type>{s.d_model});
+    return p;
   }
 
-  template <class T>
-  static void init(state<T>& st, const expert_init<T>& how, std::uint64_t slot) {
-    if (how.how == expert_init<T>::kind::copy_of_ffn) {
-      if (how.ffn.empty() || how.ffn.size() > 2)
-        beacon::detail::fail("mlp_expert::init", "ffn", "1 or 2 matrices (W1[, b1 as 1 x h])", how.ffn.size());
-      detail::copy_into(st.w1, how.ffn[0], "mlp_expert::init", "ffn[0] (W1)");
-      if (how.ffn.size() == 2) detail::copy_into(st.b1, how.ffn[1], "mlp_expert::init", "ffn[1] (b1)");
+  template <class T, class B>
+  static void init(const B& be, expert_parameters<T, B>& p, const expert_init<T, typename B::memory_space>& how, std::uint64_t slot) {
+    if (how.how == expert_init<T, typename B::memory_space>::kind::copy_of_ffn) {
+      if (how.ffn.empty() || how.ffn.size() > 2) beacon::detail::fail("mlp_expert::init", "ffn", "1 or 2 matrices (W1[, b1 as 1 x h])", how.ffn.size());
+      detail::copy_into(be, p[0], how.ffn[0], "mlp_expert::init", "ffn[0] (W1)");
+      if (how.ffn.size() == 2) detail::copy_into(be, p[1], how.ffn[1], "mlp_expert::init", "ffn[1] (b1)");
     } else {
-      detail::fill_normal(st.w1, how.seed, 2 * slot, how.scale);
+      detail::fill_scaled_normal(be, p[0], how.seed, 2 * slot, how.scale);
     }
-    std::fill(st.w2.value.begin(), st.w2.value.end(), T(0));
-    std::fill(st.b2.value.begin(), st.b2.value.end(), T(0));
+    detail::zero(be, p[2]);
+    detail::zero(be, p[3]);
   }
 
-  template <class T>
-  static void forward(const state<T>& st, const Eigen::Ref<const row_matrix<T>>& x, Eigen::Ref<row_matrix<T>> y, cache<T>& c) {
-    c.z.noalias() = x * detail::mat(st.w1).transpose();
-    c.z.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(st.b1.value.data(), st.b1.size());
-    c.a = c.z.unaryExpr([](T v) { return activate(Act, v); });
-    y.noalias() = c.a * detail::mat(st.w2).transpose();
-    y.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(st.b2.value.data(), st.b2.size());
+  template <class T, class B, class S = typename B::memory_space>
+  static void forward(const B& be, const std::vector<const expert_parameters<T, B>*>& experts, const std::vector<index_type>& offsets,
+                      matrix_view<const T, S> x, matrix_view<T, S> cache, matrix_view<T, S> y) {
+    std::vector<mlp_weights<T, S>> w;
+    for (const auto* e : experts) w.push_back(weights(*e));
+    grouped_mlp_forward(be, Act, w, offsets, x, mlp_cache<T, S>{cache.row_block(0, x.rows()), cache.row_block(x.rows(), x.rows())}, y);
   }
 
-  template <class T>
-  static void backward(state<T>& st, const Eigen::Ref<const row_matrix<T>>& x, const cache<T>& c,
-                       const Eigen::Ref<const row_matrix<T>>& dy, row_matrix<T>* dx) {
-    detail::grad_mat(st.w2).noalias() += dy.transpose() * c.a;
-    Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(st.b2.grad.data(), st.b2.size()) += dy.colwise().sum();
-    const row_matrix<T> dz = (dy * detail::mat(st.w2)).cwiseProduct(c.z.unaryExpr([](T v) { return activate_derivative(Act, v); }));
-    detail::grad_mat(st.w1).noalias() += dz.transpose() * x;
-    Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(st.b1.grad.data(), st.b1.size()) += dz.colwise().sum();
-    if (dx) *dx = dz * detail::mat(st.w1);
+  template <class T, class B, class S = typename B::memory_space>
+  static void backward(const B& be, const std::vector<expert_parameters<T, B>*>& experts, const std::vector<index_type>& offsets,
+                       matrix_view<const T, S> x, matrix_view<T, S> cache, matrix_view<const T, S> dy) {
+    std::vector<mlp_weights<T, S>> w;
+    std::vector<mlp_gradients<T, S>> g;
+    for (auto* e : experts) {
+      w.push_back(weights(*e));
+      g.push_back({(*e)[0].grad(), detail::grad_vector_or_empty((*e)[1]), (*e)[2].grad(), detail::grad_vector_or_empty((*e)[3])});
+    }
+    grouped_mlp_backward(be, Act, w, g, offsets, x, mlp_cache<T, S>{cache.row_block(0, x.rows()), cache.row_block(x.rows(), x.rows())}, dy,
+                         matrix_view<T, S>());
+  }
+
+ private:
+  template <class T, class B, class S = typename B::memory_space>
+  static mlp_weights<T, S> weights(const expert_parameters<T, B>& e) {
+    return {e[0].value(), e[1].value_vector(), e[2].value(), e[3].value_vector()};
   }
 };
 

@@ -1,62 +1,132 @@
 #pragma once
-// A named trainable tensor with its gradient and AdamW moments, and the frozen flag that lifelong
-// editing relies on: a frozen parameter is never written by an optimizer step (bit-identical).
+// A named trainable tensor held by the backend (value, gradient and AdamW moments in backend
+// buffers) with the freezing lifelong editing relies on: rows [0, frozen_rows) are never written by
+// an optimiser step, so they stay bit-identical. A fully frozen parameter drops its gradient and
+// moments (lifelong editing keeps many frozen experts; they cost their values only).
+//
+// Stacked parameters grow by rows (append_rows): the router's keys are one E x d_k tensor whose
+// earlier rows freeze as experts are inserted, so scoring is one GEMM and the update one call.
 
-#include <algorithm>
-#include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "../core/config.hpp"
+#include "../core/adamw.hpp"
+#include "../core/backend.hpp"
 #include "../core/error.hpp"
 
 namespace beacon::moe {
 
-template <class T>
-struct parameter {
-  std::string name;
-  std::vector<size_type> shape;  ///< row-major
-  std::vector<T> value, grad, m, v;
-  bool frozen = false;
+/// The backend's owning array type for T (host_buffer on the CPU, device_buffer on CUDA).
+template <class T, class B>
+using buffer_t = decltype(make_buffer<T>(std::declval<const B&>(), size_type{}));
+
+/// A backend buffer sized to at least n elements (contents are not kept when it grows).
+template <class T, class B>
+void reserve_buffer(const B& be, buffer_t<T, B>& buf, size_type n) {
+  if (buf.size() < n) buf = make_buffer<T>(be, n);
+}
+
+template <class T, class B>
+class parameter {
+ public:
+  using space = typename B::memory_space;
+  using buffer = buffer_t<T, B>;
 
   parameter() = default;
-  parameter(std::string n, std::vector<size_type> s) : name(std::move(n)), shape(std::move(s)) {
-    size_type count = 1;
-    for (auto e : shape) count *= e;
-    value.assign(static_cast<std::size_t>(count), T(0));
-    grad.assign(value.size(), T(0));
-    m.assign(value.size(), T(0));
-    v.assign(value.size(), T(0));
+  /// A zero tensor of `shape` (one or two extents, row-major; a vector is one row).
+  parameter(const B& be, std::string name, std::vector<size_type> shape) : name_(std::move(name)), shape_(std::move(shape)) {
+    if (shape_.empty() || shape_.size() > 2) beacon::detail::fail("moe::parameter", "shape", "1 or 2 extents", shape_.size());
+    for (auto e : shape_)
+      if (e < 0) beacon::detail::fail("moe::parameter", "shape", "extents >= 0", e);
+    allocate(be, rows() * cols());
   }
-  [[nodiscard]] size_type size() const noexcept { return static_cast<size_type>(value.size()); }
-  [[nodiscard]] size_type rows() const noexcept { return shape.empty() ? 1 : shape[0]; }
-  [[nodiscard]] size_type cols() const noexcept { return shape.size() < 2 ? (shape.empty() ? 1 : shape[0]) : shape[1]; }
-  void zero_grad() { std::fill(grad.begin(), grad.end(), T(0)); }
-};
 
-/// AdamW with decoupled weight decay (Loshchilov & Hutter): theta -= lr * (m_hat / (sqrt(v_hat) + eps) + wd * theta).
-struct adamw {
-  double lr = 2e-4;  ///< LEMoE's learning rate
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.01;
-  long step = 0;     ///< bias-correction counter; advance with next_step() once per update
+  [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  [[nodiscard]] const std::vector<size_type>& shape() const noexcept { return shape_; }
+  [[nodiscard]] size_type rows() const noexcept { return shape_.size() == 2 ? shape_[0] : 1; }
+  [[nodiscard]] size_type cols() const noexcept { return shape_.back(); }
+  [[nodiscard]] size_type size() const noexcept { return rows() * cols(); }
 
-  void next_step() { ++step; }
+  /// Rows [0, frozen_rows()) never change again.
+  [[nodiscard]] size_type frozen_rows() const noexcept { return frozen_rows_; }
+  [[nodiscard]] bool frozen() const noexcept { return frozen_rows_ >= rows(); }
+  [[nodiscard]] bool trainable() const noexcept { return !frozen(); }
 
-  template <class T>
-  void update(parameter<T>& p) const {
-    if (p.frozen) return;  // frozen parameters keep their exact bytes
-    if (step < 1) beacon::detail::fail("adamw::update", "step", ">= 1 (call next_step() first)", step);
-    const double c1 = 1.0 - std::pow(beta1, static_cast<double>(step)), c2 = 1.0 - std::pow(beta2, static_cast<double>(step));
-    for (std::size_t i = 0; i < p.value.size(); ++i) {
-      const double g = static_cast<double>(p.grad[i]);
-      const double m = beta1 * static_cast<double>(p.m[i]) + (1 - beta1) * g;
-      const double v = beta2 * static_cast<double>(p.v[i]) + (1 - beta2) * g * g;
-      p.m[i] = static_cast<T>(m);
-      p.v[i] = static_cast<T>(v);
-      const double theta = static_cast<double>(p.value[i]);
-      p.value[i] = static_cast<T>(theta - lr * ((m / c1) / (std::sqrt(v / c2) + eps) + weight_decay * theta));
-    }
+  /// Freezes rows [0, n) (never unfreezes). A fully frozen parameter releases gradient and moments.
+  void freeze_rows(size_type n) {
+    if (n < 0 || n > rows()) beacon::detail::fail("moe::parameter::freeze_rows", "n", beacon::detail::concat("in [0, ", rows(), "]"), n);
+    frozen_rows_ = std::max(frozen_rows_, n);
+    if (frozen()) grad_ = m_ = v_ = buffer();
   }
+  void freeze() { freeze_rows(rows()); }
+
+  [[nodiscard]] matrix_view<const T, space> value() const { return const_view(value_).as_matrix(rows(), cols()); }
+  [[nodiscard]] matrix_view<T, space> value() { return view(value_).as_matrix(rows(), cols()); }
+  [[nodiscard]] vector_view<const T, space> value_vector() const { return const_view(value_); }
+  [[nodiscard]] vector_view<T, space> value_vector() { return view(value_); }
+  /// The gradient of the trainable rows [frozen_rows, rows) (empty when frozen: nothing to accumulate).
+  [[nodiscard]] matrix_view<T, space> trainable_grad() {
+    if (frozen()) return {};
+    return view(grad_).as_matrix(rows(), cols()).row_block(frozen_rows_, rows() - frozen_rows_);
+  }
+  /// The whole gradient (rows x cols); empty when frozen.
+  [[nodiscard]] matrix_view<T, space> grad() {
+    if (frozen()) return {};
+    return view(grad_).as_matrix(rows(), cols());
+  }
+  [[nodiscard]] matrix_view<const T, space> grad() const {
+    if (frozen()) return {};
+    return const_view(grad_).as_matrix(rows(), cols());
+  }
+
+  void zero_grad(const B& be) {
+    if (!frozen()) fill(be, T(0), view(grad_).as_matrix(rows(), cols()));
+  }
+
+  /// One AdamW update of the trainable rows.
+  void adamw_update(const B& be, const adamw_coefficients& c) {
+    if (frozen()) return;
+    const size_type first = frozen_rows_ * cols(), n = size() - first;
+    adamw_step(be, c, vector_view<T, space>(value_.view().data() + first, n), vector_view<const T, space>(grad_.view().data() + first, n),
+               vector_view<T, space>(m_.view().data() + first, n), vector_view<T, space>(v_.view().data() + first, n));
+  }
+
+  /// Grows a matrix parameter by n zero rows (values, gradients and moments of the old rows kept).
+  void append_rows(const B& be, size_type n) {
+    if (shape_.size() != 2) beacon::detail::fail("moe::parameter::append_rows", "shape", "a matrix", "a vector");
+    const size_type old = size();
+    shape_[0] += n;
+    value_ = grown(be, value_, old);
+    grad_ = grown(be, grad_, grad_.size() >= old ? old : 0);  // a frozen parameter had none
+    m_ = grown(be, m_, m_.size() >= old ? old : 0);
+    v_ = grown(be, v_, v_.size() >= old ? old : 0);
+  }
+
+ private:
+  static vector_view<T, space> view(buffer& b) { return b.view(); }
+  static vector_view<const T, space> const_view(const buffer& b) { return b.view(); }
+
+  void allocate(const B& be, size_type n) {
+    value_ = make_buffer<T>(be, n);
+    grad_ = make_buffer<T>(be, n);
+    m_ = make_buffer<T>(be, n);
+    v_ = make_buffer<T>(be, n);
+    for (buffer* b : {&value_, &grad_, &m_, &v_})
+      if (n > 0) fill(be, T(0), b->view().as_matrix(1, n));
+  }
+
+  buffer grown(const B& be, const buffer& old, size_type keep) const {
+    buffer b = make_buffer<T>(be, size());
+    if (size() > 0) fill(be, T(0), b.view().as_matrix(1, size()));
+    if (keep > 0) copy(be, vector_view<const T, space>(old.view().data(), keep), vector_view<T, space>(b.view().data(), keep));
+    return b;
+  }
+
+  std::string name_;
+  std::vector<size_type> shape_;
+  buffer value_, grad_, m_, v_;
+  size_type frozen_rows_ = 0;
 };
 
 }  // namespace beacon::moe

@@ -1,14 +1,16 @@
 #pragma once
-// Routing vocabulary shared by the router policies: top-k as a type, gate normalisation, the
-// routing result, and the softmax / top-k / gate-gradient math both routers use.
+// Routing vocabulary shared by the router policies: top-k as a type, gate normalisation, what a
+// forward pass asks of a router, the routing buffers a router fills (scores, softmax, chosen ids
+// and gates, on the backend), and the softmax / top-k / gate-gradient steps every router uses.
 
 #include <algorithm>
-#include <cmath>
-#include <limits>
-#include <vector>
+#include <cstdint>
+#include <string>
 
-#include "../backend/cpu/softmax_top_k.hpp"
-#include "../core/eigen.hpp"
+#include "../backend/checks.hpp"
+#include "../core/backend.hpp"
+#include "../core/philox.hpp"
+#include "kernels/row_kernels.hpp"
 #include "parameter.hpp"
 
 namespace beacon::moe {
@@ -25,79 +27,78 @@ enum class gate_norm {
   renormalize_top_k,    ///< gates of the selected experts rescaled to sum to 1 (top-1 gate = 1: no router gradient)
 };
 
-/// Routing of B rows (instances or tokens) over t experts.
-template <class T>
-struct routing_result {
+/// What a forward pass asks of the router.
+struct route_request {
+  index_type forced = -1;      ///< >= 0: route every row's first choice to this expert (an editing step's own batch)
+  bool training = false;       ///< enables router noise (softmax_topk_router)
+  std::uint64_t noise_call = 0;  ///< distinct per training forward, so every call draws fresh noise
+};
+
+/// Routing of `rows` rows (instances or tokens) over `experts` experts with k = min(K, experts)
+/// choices, held by the backend: scores and softmax probabilities (rows x experts), chosen ids
+/// (descending probability, -1 = no expert) and gates (rows x k).
+template <class T, class B>
+struct routing {
+  using space = typename B::memory_space;
   size_type rows = 0, experts = 0, k = 0;
-  row_matrix<T> scores, probs;       ///< B x t
-  std::vector<index_type> ids;       ///< B x k, descending probability; -1 = not routed (null route)
-  std::vector<T> gates;              ///< B x k
-  [[nodiscard]] index_type id(size_type b, size_type j) const { return ids[static_cast<std::size_t>(b * k + j)]; }
-  [[nodiscard]] T gate(size_type b, size_type j) const { return gates[static_cast<std::size_t>(b * k + j)]; }
+  buffer_t<T, B> score_buffer, prob_buffer, gate_buffer;
+  buffer_t<index_type, B> id_buffer;
+
+  void resize(const B& be, size_type r, size_type e, size_type kk) {
+    rows = r;
+    experts = e;
+    k = kk;
+    reserve_buffer<T, B>(be, score_buffer, r * e);
+    reserve_buffer<T, B>(be, prob_buffer, r * e);
+    reserve_buffer<T, B>(be, gate_buffer, r * kk);
+    reserve_buffer<index_type, B>(be, id_buffer, r * kk);
+  }
+  matrix_view<T, space> scores() { return {score_buffer.view().data(), rows, experts}; }
+  matrix_view<T, space> probs() { return {prob_buffer.view().data(), rows, experts}; }
+  matrix_view<T, space> gates() { return {gate_buffer.view().data(), rows, k}; }
+  matrix_view<index_type, space> ids() { return {id_buffer.view().data(), rows, k}; }
+  matrix_view<const T, space> scores() const { return {score_buffer.view().data(), rows, experts}; }
+  matrix_view<const T, space> probs() const { return {prob_buffer.view().data(), rows, experts}; }
+  matrix_view<const T, space> gates() const { return {gate_buffer.view().data(), rows, k}; }
+  matrix_view<const index_type, space> ids() const { return {id_buffer.view().data(), rows, k}; }
 };
 
 namespace detail {
 
-/// probs = softmax(scores) per row (max-subtracted), then top-k ids (ties to the lower index) and
-/// gates under `norm`. k is clipped to the number of experts.
-template <class T>
-void select(routing_result<T>& r, size_type k, gate_norm norm) {
-  const size_type t = r.scores.cols();
-  r.rows = r.scores.rows();
-  r.experts = t;
-  r.k = std::min(k, t);
-  r.probs.resize(r.rows, t);
-  r.ids.assign(static_cast<std::size_t>(r.rows * r.k), -1);
-  r.gates.assign(static_cast<std::size_t>(r.rows * r.k), T(0));
-  r.probs = (r.scores.colwise() - r.scores.rowwise().maxCoeff()).array().exp().matrix();
-  r.probs.array().colwise() /= r.probs.rowwise().sum().array();
-  std::vector<index_type> order;
-  std::vector<T> top(static_cast<std::size_t>(r.k));
-  for (size_type b = 0; b < r.rows; ++b) {
-    // Top-k by probability, ties to the lower expert index (the CPU backend's row top-k).
-    beacon::detail::row_top_k_into(r.probs.row(b).data(), t, r.k, top.data(), r.ids.data() + b * r.k, order);
-    T selected = 0;
-    for (size_type j = 0; j < r.k; ++j) selected += top[static_cast<std::size_t>(j)];
-    for (size_type j = 0; j < r.k; ++j)
-      r.gates[static_cast<std::size_t>(b * r.k + j)] = norm == gate_norm::renormalize_top_k ? top[static_cast<std::size_t>(j)] / selected
-                                                                                            : top[static_cast<std::size_t>(j)];
-  }
+/// probs = softmax(scores) per row; ids / gates = the top-k of it (ties to the lower expert),
+/// renormalised or not.
+template <class T, class B>
+void softmax_select(const B& be, routing<T, B>& r, gate_norm norm) {
+  using space = typename B::memory_space;
+  if (r.rows == 0) return;
+  row_softmax(be, matrix_view<const T, space>(r.scores()), r.probs());
+  softmax_top_k(be, matrix_view<const T, space>(r.scores()), r.k, norm == gate_norm::renormalize_top_k, r.gates(), r.ids());
 }
 
-/// dL/dscores from dL/dgates (B x k) through the gate normalisation and the softmax.
-/// Renormalised gates g_j = p_j / sum_sel p are a softmax over the selected scores, so
-/// dL/ds_l = g_l (dL/dg_l - sum_j g_j dL/dg_j) on the selected set and 0 elsewhere. g is taken
-/// from the selected scores (max-subtracted), never as p_j / sum_sel p: that divides by a mass
-/// which underflows to 0 when forced routing picks an expert of negligible probability, and the
-/// resulting NaN poisoned the router weights. Routers zero dL/dgates for gates they hold constant.
-template <class T>
-row_matrix<T> score_gradient(const routing_result<T>& r, const std::vector<T>& dgates, gate_norm norm) {
-  row_matrix<T> ds = row_matrix<T>::Zero(r.rows, r.experts);
-  Eigen::Matrix<T, 1, Eigen::Dynamic> dp(r.experts);
-  std::vector<T> g(static_cast<std::size_t>(r.k));
-  for (size_type b = 0; b < r.rows; ++b) {
-    const auto dg = [&](size_type j) { return dgates[static_cast<std::size_t>(b * r.k + j)]; };
-    if (norm == gate_norm::softmax_all_experts) {
-      dp.setZero();
-      for (size_type j = 0; j < r.k; ++j)
-        if (r.id(b, j) >= 0) dp(r.id(b, j)) += dg(j);
-      const T inner = dp.dot(r.probs.row(b));
-      ds.row(b) = r.probs.row(b).cwiseProduct((dp.array() - inner).matrix());
-      continue;
-    }
-    T top = -std::numeric_limits<T>::infinity(), sum = 0, inner = 0;
-    for (size_type j = 0; j < r.k; ++j)
-      if (r.id(b, j) >= 0) top = std::max(top, r.scores(b, r.id(b, j)));
-    for (size_type j = 0; j < r.k; ++j) {
-      g[static_cast<std::size_t>(j)] = r.id(b, j) >= 0 ? std::exp(r.scores(b, r.id(b, j)) - top) : T(0);
-      sum += g[static_cast<std::size_t>(j)];
-    }
-    if (sum == T(0)) continue;  // null-routed row: no gate, no gradient
-    for (size_type j = 0; j < r.k; ++j) inner += (g[static_cast<std::size_t>(j)] /= sum) * dg(j);
-    for (size_type j = 0; j < r.k; ++j)
-      if (r.id(b, j) >= 0) ds(b, r.id(b, j)) += g[static_cast<std::size_t>(j)] * (dg(j) - inner);
-  }
-  return ds;
+/// ds (rows x experts) = dL/dscores from dL/dgates (rows x k) through the gate normalisation.
+template <class T, class B>
+void score_gradient(const B& be, const routing<T, B>& r, matrix_view<const T, typename B::memory_space> dgates, gate_norm norm,
+                    matrix_view<T, typename B::memory_space> ds) {
+  using space = typename B::memory_space;
+  for_each_index(be, r.rows, kernels::score_gradient<T, space>{r.scores(), r.probs(), r.ids(), dgates, norm == gate_norm::renormalize_top_k, ds},
+                 r.experts + r.k);
+}
+
+/// A parameter filled with scale * N(0, 1) from Philox stream (seed, stream_id << 40).
+template <class T, class B>
+void fill_scaled_normal(const B& be, parameter<T, B>& p, std::uint64_t seed, std::uint64_t stream_id, double scale) {
+  using space = typename B::memory_space;
+  if (p.size() == 0) return;
+  fill_normal(be, philox_stream{seed, stream_id << 40}, p.value());
+  for_each_element(be, p.rows(), p.cols(), kernels::scaled_copy<T, space>{p.value(), static_cast<T>(scale), p.value()});
+}
+
+/// dst = src (any leading dimensions, same shape).
+template <class T, class B>
+void copy_matrix(const B& be, matrix_view<const T, typename B::memory_space> src, matrix_view<T, typename B::memory_space> dst) {
+  using space = typename B::memory_space;
+  beacon::detail::require_same_shape("moe::copy_matrix", "dst", src, dst);
+  for_each_element(be, src.rows(), src.cols(), kernels::scaled_copy<T, space>{src, T(1), dst});
 }
 
 }  // namespace detail

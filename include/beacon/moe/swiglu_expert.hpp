@@ -1,64 +1,63 @@
 #pragma once
 // SwiGLU FFN expert (LLaMA's FFN shape): y = W_down (SiLU(W_gate x) * (W_up x)).
 
-#include "activation.hpp"
 #include "expert_common.hpp"
+#include "grouped_expert.hpp"
 
 namespace beacon::moe {
 
 struct swiglu_expert {
-  static constexpr const char* name = "swiglu";
+  static std::string identity() { return "swiglu"; }
+  static constexpr size_type cached = 3;  ///< a = x W_gate^T, b = x W_up^T, u = SiLU(a) * b
+  static size_type width(const expert_shape& s) { return s.hidden; }
 
-  template <class T>
-  struct state {
-    parameter<T> gate, up, down;  // h x d, h x d, d x h
-    std::vector<parameter<T>*> params() { return {&gate, &up, &down}; }
-    std::vector<const parameter<T>*> params() const { return {&gate, &up, &down}; }
-  };
-  template <class T>
-  struct cache {
-    row_matrix<T> a, b, u;  // W_gate x, W_up x, SiLU(a) * b (n x h)
-  };
-
-  template <class T>
-  static state<T> make(const expert_shape& s, const std::string& prefix) {
-    return {parameter<T>(prefix + "gate", {s.hidden, s.d_model}), parameter<T>(prefix + "up", {s.hidden, s.d_model}),
-            parameter<T>(prefix + "down", {s.d_model, s.hidden})};
+  template <class T, class B>
+  static expert_parameters<T, B> make(const B& be, const expert_shape& s, const std::string& prefix) {
+    expert_parameters<T, B> p;
+    p.emplace_back(be, prefix + "gate", std::vector<size_type>{s.hidden, s.d_model});
+    p.emplace_back(be, prefix + "up", std::vector<size_type>{s.hidden, s.d_model});
+    p.emplace_back(be, prefix + "down", std::vector<size_type>{s.d_model, s.hidden});
+    return p;
   }
 
-  template <class T>
-  static void init(state<T>& st, const expert_init<T>& how, std::uint64_t slot) {
-    if (how.how == expert_init<T>::kind::copy_of_ffn) {
-      if (how.ffn.size() != 2)
-        beacon::detail::fail("swiglu_expert::init", "ffn", "2 matrices (W_gate, W_up)", how.ffn.size());
-      detail::copy_into(st.gate, how.ffn[0], "swiglu_expert::init", "ffn[0] (W_gate)");
-      detail::copy_into(st.up, how.ffn[1], "swiglu_expert::init", "ffn[1] (W_up)");
+  template <class T, class B>
+  static void init(const B& be, expert_parameters<T, B>& p, const expert_init<T, typename B::memory_space>& how, std::uint64_t slot) {
+    if (how.how == expert_init<T, typename B::memory_space>::kind::copy_of_ffn) {
+      if (how.ffn.size() != 2) beacon::detail::fail("swiglu_expert::init", "ffn", "2 matrices (W_gate, W_up)", how.ffn.size());
+      detail::copy_into(be, p[0], how.ffn[0], "swiglu_expert::init", "ffn[0] (W_gate)");
+      detail::copy_into(be, p[1], how.ffn[1], "swiglu_expert::init", "ffn[1] (W_up)");
     } else {
-      detail::fill_normal(st.gate, how.seed, 3 * slot, how.scale);
-      detail::fill_normal(st.up, how.seed, 3 * slot + 1, how.scale);
+      detail::fill_scaled_normal(be, p[0], how.seed, 3 * slot, how.scale);
+      detail::fill_scaled_normal(be, p[1], how.seed, 3 * slot + 1, how.scale);
     }
-    std::fill(st.down.value.begin(), st.down.value.end(), T(0));  // insertion is a no-op
+    detail::zero(be, p[2]);  // insertion is a no-op
   }
 
-  template <class T>
-  static void forward(const state<T>& st, const Eigen::Ref<const row_matrix<T>>& x, Eigen::Ref<row_matrix<T>> y, cache<T>& c) {
-    c.a.noalias() = x * detail::mat(st.gate).transpose();
-    c.b.noalias() = x * detail::mat(st.up).transpose();
-    c.u = c.a.unaryExpr([](T z) { return activate(activation::silu, z); }).cwiseProduct(c.b);
-    y.noalias() = c.u * detail::mat(st.down).transpose();
+  template <class T, class B, class S = typename B::memory_space>
+  static void forward(const B& be, const std::vector<const expert_parameters<T, B>*>& experts, const std::vector<index_type>& offsets,
+                      matrix_view<const T, S> x, matrix_view<T, S> cache, matrix_view<T, S> y) {
+    std::vector<swiglu_weights<T, S>> w;
+    for (const auto* e : experts) w.push_back({(*e)[0].value(), (*e)[1].value(), (*e)[2].value()});
+    grouped_swiglu_forward(be, w, offsets, x, slices(cache, x.rows()), y);
   }
 
-  /// Accumulates weight gradients; dx (if non-empty) receives the input gradient.
-  template <class T>
-  static void backward(state<T>& st, const Eigen::Ref<const row_matrix<T>>& x, const cache<T>& c,
-                       const Eigen::Ref<const row_matrix<T>>& dy, row_matrix<T>* dx) {
-    detail::grad_mat(st.down).noalias() += dy.transpose() * c.u;
-    const row_matrix<T> du = dy * detail::mat(st.down);
-    const row_matrix<T> da = du.cwiseProduct(c.b).cwiseProduct(c.a.unaryExpr([](T z) { return activate_derivative(activation::silu, z); }));
-    const row_matrix<T> db = du.cwiseProduct(c.a.unaryExpr([](T z) { return activate(activation::silu, z); }));
-    detail::grad_mat(st.gate).noalias() += da.transpose() * x;
-    detail::grad_mat(st.up).noalias() += db.transpose() * x;
-    if (dx) *dx = da * detail::mat(st.gate) + db * detail::mat(st.up);
+  template <class T, class B, class S = typename B::memory_space>
+  static void backward(const B& be, const std::vector<expert_parameters<T, B>*>& experts, const std::vector<index_type>& offsets,
+                       matrix_view<const T, S> x, matrix_view<T, S> cache, matrix_view<const T, S> dy) {
+    std::vector<swiglu_weights<T, S>> w;
+    std::vector<swiglu_gradients<T, S>> g;
+    for (auto* e : experts) {
+      w.push_back({(*e)[0].value(), (*e)[1].value(), (*e)[2].value()});
+      g.push_back({(*e)[0].grad(), (*e)[1].grad(), (*e)[2].grad()});
+    }
+    const auto c = slices(cache, x.rows());
+    grouped_swiglu_backward(be, w, g, offsets, x, swiglu_cache<T, S>{c.a, c.b, c.u}, dy, matrix_view<T, S>());
+  }
+
+ private:
+  template <class T, class S>
+  static swiglu_cache<T, S> slices(matrix_view<T, S> cache, size_type rows) {
+    return {cache.row_block(0, rows), cache.row_block(rows, rows), cache.row_block(2 * rows, rows)};
   }
 };
 

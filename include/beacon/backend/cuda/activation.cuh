@@ -1,12 +1,12 @@
 #pragma once
 // Dense-layer elementwise primitives on the CUDA backend (bias + activation, its backward, the
 // gated product and its backward, column sums): the CPU backend's contracts and messages
-// (backend/cpu/activation.hpp), with moe/activation.hpp's scalar functions compiled for the device.
+// (backend/cpu/activation.hpp), with core/activation.hpp's scalar functions compiled for the device.
 // Elementwise results agree with the CPU to the device math library's rounding (expf, erff);
 // column sums add rows in the CPU's order (one thread per column, no atomics).
 
-#include "../../moe/activation.hpp"
-#include "../../moe/ops/contracts.hpp"
+#include "../../core/activation.hpp"
+#include "../checks.hpp"
 #include "launch.cuh"
 
 namespace beacon {
@@ -15,42 +15,42 @@ namespace detail {
 
 template <class Bias, class T>
 __global__ void __launch_bounds__(block_threads)
-    bias_activation_kernel(moe::activation act, vector_view<Bias, device_space> bias, matrix_view<T, device_space> z,
+    bias_activation_kernel(activation act, vector_view<Bias, device_space> bias, matrix_view<T, device_space> z,
                            matrix_view<T, device_space> a) {
   const bool has_bias = !bias.empty();
   for (size_type r = first_row(); r < z.rows(); r += row_step())
     for (size_type c = first_col(); c < z.cols(); c += col_step()) {
       const T v = has_bias ? z(r, c) + bias[c] : z(r, c);
       z(r, c) = v;
-      a(r, c) = moe::activate(act, v);
+      a(r, c) = activate(act, v);
     }
 }
 
 template <class Z, class DY, class T>
 __global__ void __launch_bounds__(block_threads)
-    activation_backward_kernel(moe::activation act, matrix_view<Z, device_space> z, matrix_view<DY, device_space> dy,
+    activation_backward_kernel(activation act, matrix_view<Z, device_space> z, matrix_view<DY, device_space> dy,
                                matrix_view<T, device_space> dz) {
   for (size_type r = first_row(); r < z.rows(); r += row_step())
-    for (size_type c = first_col(); c < z.cols(); c += col_step()) dz(r, c) = dy(r, c) * moe::activate_derivative(act, static_cast<T>(z(r, c)));
+    for (size_type c = first_col(); c < z.cols(); c += col_step()) dz(r, c) = dy(r, c) * activate_derivative(act, static_cast<T>(z(r, c)));
 }
 
 template <class A, class B, class T>
 __global__ void __launch_bounds__(block_threads)
-    gated_activation_kernel(moe::activation act, matrix_view<A, device_space> a, matrix_view<B, device_space> b,
+    gated_activation_kernel(activation act, matrix_view<A, device_space> a, matrix_view<B, device_space> b,
                             matrix_view<T, device_space> u) {
   for (size_type r = first_row(); r < a.rows(); r += row_step())
-    for (size_type c = first_col(); c < a.cols(); c += col_step()) u(r, c) = moe::activate(act, static_cast<T>(a(r, c))) * b(r, c);
+    for (size_type c = first_col(); c < a.cols(); c += col_step()) u(r, c) = activate(act, static_cast<T>(a(r, c))) * b(r, c);
 }
 
 template <class A, class B, class DU, class T>
 __global__ void __launch_bounds__(block_threads)
-    gated_activation_backward_kernel(moe::activation act, matrix_view<A, device_space> a, matrix_view<B, device_space> b,
+    gated_activation_backward_kernel(activation act, matrix_view<A, device_space> a, matrix_view<B, device_space> b,
                                      matrix_view<DU, device_space> du, matrix_view<T, device_space> da, matrix_view<T, device_space> db) {
   for (size_type r = first_row(); r < a.rows(); r += row_step())
     for (size_type c = first_col(); c < a.cols(); c += col_step()) {
       const T z = a(r, c), g = du(r, c);
-      da(r, c) = g * b(r, c) * moe::activate_derivative(act, z);
-      db(r, c) = g * moe::activate(act, z);
+      da(r, c) = g * b(r, c) * activate_derivative(act, z);
+      db(r, c) = g * activate(act, z);
     }
 }
 
@@ -69,7 +69,7 @@ __global__ void __launch_bounds__(block_threads) add_column_sums_kernel(matrix_v
 /// z(i, j) += bias[j] (skipped when bias is empty), then a(i, j) = act(z(i, j)); a may alias z.
 template <class Bias, class T>
   requires same_element<Bias, T>
-void bias_activation(const cuda& be, moe::activation act, vector_view<Bias, device_space> bias, matrix_view<T, device_space> z,
+void bias_activation(const cuda& be, activation act, vector_view<Bias, device_space> bias, matrix_view<T, device_space> z,
                      matrix_view<T, device_space> a) {
   detail::check_bias_activation("bias_activation", bias, z, a);
   if (z.empty()) return;
@@ -81,7 +81,7 @@ void bias_activation(const cuda& be, moe::activation act, vector_view<Bias, devi
 /// dz(i, j) = dy(i, j) * act'(z(i, j)); dz may alias dy.
 template <class Z, class DY, class T>
   requires same_element<Z, T> && same_element<DY, T>
-void activation_backward(const cuda& be, moe::activation act, matrix_view<Z, device_space> z, matrix_view<DY, device_space> dy,
+void activation_backward(const cuda& be, activation act, matrix_view<Z, device_space> z, matrix_view<DY, device_space> dy,
                          matrix_view<T, device_space> dz) {
   detail::require_same_shape("activation_backward", "dy", z, dy);
   detail::require_same_shape("activation_backward", "dz", z, dz);
@@ -94,7 +94,7 @@ void activation_backward(const cuda& be, moe::activation act, matrix_view<Z, dev
 /// u = act(a) * b elementwise; u may alias a or b.
 template <class A, class B, class T>
   requires same_element<A, T> && same_element<B, T>
-void gated_activation(const cuda& be, moe::activation act, matrix_view<A, device_space> a, matrix_view<B, device_space> b,
+void gated_activation(const cuda& be, activation act, matrix_view<A, device_space> a, matrix_view<B, device_space> b,
                       matrix_view<T, device_space> u) {
   detail::require_same_shape("gated_activation", "b", a, b);
   detail::require_same_shape("gated_activation", "u", a, u);
@@ -107,7 +107,7 @@ void gated_activation(const cuda& be, moe::activation act, matrix_view<A, device
 /// Backward of u = act(a) * b: da = du * b * act'(a), db = du * act(a).
 template <class A, class B, class DU, class T>
   requires same_element<A, T> && same_element<B, T> && same_element<DU, T>
-void gated_activation_backward(const cuda& be, moe::activation act, matrix_view<A, device_space> a, matrix_view<B, device_space> b,
+void gated_activation_backward(const cuda& be, activation act, matrix_view<A, device_space> a, matrix_view<B, device_space> b,
                                matrix_view<DU, device_space> du, matrix_view<T, device_space> da, matrix_view<T, device_space> db) {
   detail::check_same_shapes("gated_activation_backward", "b", "du", "da", a, b, du, da);
   detail::require_same_shape("gated_activation_backward", "db", a, db);

@@ -3,25 +3,23 @@
 // the expert-grouped buffer (grouped_dispatch.hpp), one backend GEMM per layer and expert (cuBLAS on
 // CUDA, Eigen on the CPU), with fused elementwise kernels between them. Forward and backward are
 // the math of mlp_expert<act> and swiglu_expert (PyTorch Linear layout W (out x in), y = x W^T + b),
-// so an adaptor's Eigen experts and these agree to GEMM rounding (tests/cpu/moe_grouped_test.cpp).
+// and the Eigen oracle under tests/oracle agrees with them to GEMM rounding.
 //
 //   mlp     z = x W1^T + b1, a = act(z), y = a W2^T + b2
 //   swiglu  a = x W_gate^T, b = x W_up^T, u = SiLU(a) * b, y = u W_down^T
 //
-// Weights are views (the caller owns them: an adaptor's parameters via *_weights_of, or device
-// copies); gradients accumulate (+=) into caller views, and an empty gradient view means "frozen:
+// Weights are views (the caller owns them, e.g. an adaptor's parameters); gradients accumulate (+=) into caller views, and an empty gradient view means "frozen:
 // do not compute". Group sizes come from host offsets (E + 1 entries, downloaded once after
 // dispatch): a GEMM's dimensions are host values, so this is the one host round trip per layer call.
 
 #include <algorithm>
 #include <vector>
 
-#include "../../backend/cpu/activation.hpp"
-#include "../../backend/cpu/gemm.hpp"
-#include "../../core/backend.hpp"
-#include "../../core/workspace.hpp"
-#include "../activation.hpp"
-#include "../parameter.hpp"
+#include "../backend/checks.hpp"
+#include "../core/activation.hpp"
+#include "../core/backend.hpp"
+#include "../core/gemm_shape.hpp"
+#include "../core/workspace.hpp"
 
 namespace beacon::moe {
 
@@ -265,49 +263,6 @@ void grouped_swiglu_backward(const B& be, const std::vector<swiglu_weights<T, ty
       gemm(be, transpose::no, transpose::no, T(1), matrix_view<const T, space>(db), w.up, T(1), dxe);
     }
   }
-}
-
-// ---- views of an Eigen expert's parameters (host), for the CPU backend or for uploading --------
-
-template <class T>
-matrix_view<const T, host_space> value_matrix(const parameter<T>& p) {
-  return {p.value.data(), p.rows(), p.cols()};
-}
-template <class T>
-vector_view<const T, host_space> value_vector(const parameter<T>& p) {
-  return {p.value.data(), p.size()};
-}
-/// The gradient as a view, or an empty view when the parameter is frozen (nothing to accumulate).
-template <class T>
-matrix_view<T, host_space> grad_matrix(parameter<T>& p) {
-  return p.frozen ? matrix_view<T, host_space>() : matrix_view<T, host_space>(p.grad.data(), p.rows(), p.cols());
-}
-template <class T>
-vector_view<T, host_space> grad_vector(parameter<T>& p) {
-  return p.frozen ? vector_view<T, host_space>() : vector_view<T, host_space>(p.grad.data(), p.size());
-}
-
-/// mlp_expert<act>::state<T> -> mlp_weights / mlp_gradients over its parameters.
-template <class State>
-auto mlp_weights_of(const State& s) {
-  using T = typename decltype(s.w1.value)::value_type;
-  return mlp_weights<T, host_space>{value_matrix(s.w1), value_vector(s.b1), value_matrix(s.w2), value_vector(s.b2)};
-}
-template <class State>
-auto mlp_gradients_of(State& s) {
-  using T = typename decltype(s.w1.value)::value_type;
-  return mlp_gradients<T, host_space>{grad_matrix(s.w1), grad_vector(s.b1), grad_matrix(s.w2), grad_vector(s.b2)};
-}
-/// swiglu_expert::state<T> -> swiglu_weights / swiglu_gradients over its parameters.
-template <class State>
-auto swiglu_weights_of(const State& s) {
-  using T = typename decltype(s.gate.value)::value_type;
-  return swiglu_weights<T, host_space>{value_matrix(s.gate), value_matrix(s.up), value_matrix(s.down)};
-}
-template <class State>
-auto swiglu_gradients_of(State& s) {
-  using T = typename decltype(s.gate.value)::value_type;
-  return swiglu_gradients<T, host_space>{grad_matrix(s.gate), grad_matrix(s.up), grad_matrix(s.down)};
 }
 
 }  // namespace beacon::moe

@@ -1,13 +1,25 @@
 #pragma once
-// Expert activations and their derivatives (scalar, host and device).
+// Elementwise activations of dense layers and their derivatives (scalar, host and device): the
+// math of the backend's bias_activation / gated_activation primitives and of every expert.
 
 #include <cmath>
 
 #include "../core/config.hpp"
 
-namespace beacon::moe {
+namespace beacon {
 
 enum class activation { relu, silu, gelu, identity };
+
+/// The activation's name as checkpoints and messages spell it.
+constexpr const char* activation_name(activation a) noexcept {
+  switch (a) {
+    case activation::relu: return "relu";
+    case activation::silu: return "silu";
+    case activation::gelu: return "gelu";
+    case activation::identity: return "identity";
+  }
+  return "unknown";
+}
 
 template <class T>
 BEACON_HD T activate(activation a, T z) {
@@ -39,4 +51,4 @@ BEACON_HD T activate_derivative(activation a, T z) {
   return T(1);
 }
 
-}  // namespace beacon::moe
+}  // namespace beacon
