@@ -1,23 +1,36 @@
 #pragma once
 // Adaptor checkpoints in safetensors: every parameter as a tensor (F32/F64, PyTorch layout), and in
-// __metadata__ the format tag, the adaptor's compile-time identity (scalar, router, top-k, expert),
-// its config, the frozen flags and a checksum of the data buffer.
+// __metadata__ the format tag, the adaptor's full type identity (scalar, router kind and top-k,
+// expert kind with its activation and rank), its config, the frozen rows and a checksum of the data
+// buffer. The layout does not depend on the backend: a checkpoint saved from beacon::cuda loads on
+// beacon::cpu and back.
 //
 //   beacon::io::save_adaptor(a, "edits.safetensors");                 // atomic: temp file, fsync, rename
 //   auto b = beacon::io::load_adaptor<Adaptor>(be, "edits.safetensors");
 //
-// Loading validates the file (safetensors.hpp), the identity, the config, the checksum, and that the
-// tensors are exactly the adaptor's parameters with the right dtype and shape; any mismatch is a
-// format_error naming it. AdamW moments are not saved: a loaded adaptor resumes with fresh moments.
-// A router whose state is data rather than parameters (instance_anchor_router) adds two tensors:
-// "router.anchors" (N x d, the adaptor's scalar) and "router.anchor_owner" (I32, N).
+// Loading validates the file (safetensors.hpp), the identity (another type is a format_error that
+// names both), the config, the checksum, and that the tensors are exactly the adaptor's parameters
+// with the right dtype and shape; any mismatch is a format_error naming it. AdamW moments are not
+// saved: a loaded adaptor resumes with fresh moments. A router whose state is data rather than
+// parameters (instance_anchor_router) adds two tensors: "router.anchors" (N x d, the adaptor's
+// scalar) and "router.anchor_owner" (I32, N).
+//
+// Format history: version 1 (beacon.moe.adaptor/1) kept one tensor per key ("router.key{i}") and
+// per gate row ("router.gate{i}") and named experts without their activation ("lora", and
+// mlp<identity> as "mlp_gelu"). Version-1 files load into the type they name when the name is
+// unambiguous (swiglu, mlp_relu, mlp_silu); for "lora" and "mlp_gelu" the caller vouches for the
+// activation with load_options{.trust_v1_expert = true}. Save again to write version 2.
 
+#include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "../backend/transfer.hpp"
 #include "../moe/adaptor.hpp"
+#include "../moe/expert_init.hpp"
 #include "../moe/instance_anchor_router.hpp"
 #include "../moe/kv_anchor_router.hpp"
 #include "../moe/softmax_topk_router.hpp"
@@ -25,7 +38,14 @@
 
 namespace beacon::io {
 
-inline constexpr const char* adaptor_format = "beacon.moe.adaptor/1";
+inline constexpr const char* adaptor_format = "beacon.moe.adaptor/2";
+inline constexpr const char* adaptor_format_v1 = "beacon.moe.adaptor/1";
+
+struct load_options {
+  /// Version-1 files only: accept an expert name that did not record its activation ("lora",
+  /// "mlp_gelu") as this adaptor's expert type.
+  bool trust_v1_expert = false;
+};
 
 namespace detail {
 inline nlohmann::json options_json(const moe::kv_router_options& o) {
@@ -34,12 +54,18 @@ inline nlohmann::json options_json(const moe::kv_router_options& o) {
           {"train_route", static_cast<int>(o.train_route)}, {"null_route", o.null_route},
           {"null_threshold", o.null_threshold},           {"init_scale", o.init_scale}};
 }
+template <class E>
+E enum_from(const nlohmann::json& j, const char* key, int count) {
+  const int v = j.at(key).get<int>();
+  if (v < 0 || v >= count) throw std::out_of_range(beacon::detail::concat("router option '", key, "' is ", v, ", expected 0..", count - 1));
+  return static_cast<E>(v);
+}
 inline void options_from(const nlohmann::json& j, moe::kv_router_options& o) {
-  o.gate = static_cast<moe::gate_norm>(j.at("gate").get<int>());
-  o.score = static_cast<moe::score_function>(j.at("score").get<int>());
-  o.projection = static_cast<moe::projection_mode>(j.at("projection").get<int>());
-  o.key = static_cast<moe::key_init>(j.at("key").get<int>());
-  o.train_route = static_cast<moe::training_route>(j.at("train_route").get<int>());
+  o.gate = enum_from<moe::gate_norm>(j, "gate", 2);
+  o.score = enum_from<moe::score_function>(j, "score", 3);
+  o.projection = enum_from<moe::projection_mode>(j, "projection", 2);
+  o.key = enum_from<moe::key_init>(j, "key", 3);
+  o.train_route = enum_from<moe::training_route>(j, "train_route", 2);
   o.null_route = j.at("null_route").get<bool>();
   o.null_threshold = j.at("null_threshold").get<double>();
   o.init_scale = j.at("init_scale").get<double>();
@@ -49,12 +75,11 @@ inline nlohmann::json options_json(const moe::softmax_router_options& o) {
           {"init_scale", o.init_scale}};
 }
 inline void options_from(const nlohmann::json& j, moe::softmax_router_options& o) {
-  o.gate = static_cast<moe::gate_norm>(j.at("gate").get<int>());
+  o.gate = enum_from<moe::gate_norm>(j, "gate", 2);
   o.noise_std = j.at("noise_std").get<double>();
   o.load_balance_weight = j.at("load_balance_weight").get<double>();
   o.init_scale = j.at("init_scale").get<double>();
 }
-
 inline nlohmann::json options_json(const moe::instance_anchor_options& o) { return {{"threshold", o.threshold}, {"centre", o.centre}}; }
 inline void options_from(const nlohmann::json& j, moe::instance_anchor_options& o) {
   o.threshold = j.at("threshold").get<double>();
@@ -70,44 +95,76 @@ inline constexpr const char* anchors_tensor = "router.anchors";
 inline constexpr const char* anchor_owner_tensor = "router.anchor_owner";
 
 template <class Adaptor>
+std::string scalar_name() {
+  return dtype_name(dtype_of<typename Adaptor::scalar>());
+}
+/// The full type identity, e.g. "F32 kv_anchor<k=1> lora<rank=8,activation=relu>".
+template <class Adaptor>
 std::string identity() {
-  using T = typename Adaptor::scalar;
-  return beacon::detail::concat(dtype_name(dtype_of<T>()), " ", Adaptor::router_type::name, "<", Adaptor::router_type::k, "> ",
-                                Adaptor::expert_type::name);
+  return scalar_name<Adaptor>() + " " + Adaptor::router_type::identity() + " " + Adaptor::expert_type::identity();
 }
 
-template <class T>
-std::vector<std::int64_t> shape_of(const moe::parameter<T>& p) {
-  return std::vector<std::int64_t>(p.shape.begin(), p.shape.end());
+/// Version 1's name of a router type ("kv_anchor<2>") and the expert names it may have used.
+template <class Adaptor>
+std::string v1_router_name() {
+  std::string r = Adaptor::router_type::identity();  // "kv_anchor<k=2>" -> "kv_anchor<2>"
+  const auto at = r.find("k=");
+  return at == std::string::npos ? r : r.erase(at, 2);
+}
+/// 1: the v1 expert name is this type's; 0: it is not; -1: v1 did not record enough to tell.
+template <class Expert>
+int v1_expert_matches(const std::string& v1) {
+  const std::string id = Expert::identity();
+  if (v1 == "swiglu") return id == "swiglu" ? 1 : 0;
+  if (v1 == "mlp_relu") return id == "mlp<activation=relu>" ? 1 : 0;
+  if (v1 == "mlp_silu") return id == "mlp<activation=silu>" ? 1 : 0;
+  if (v1 == "mlp_gelu") return id == "mlp<activation=gelu>" || id == "mlp<activation=identity>" ? -1 : 0;
+  if (v1 == "lora") return id.rfind("lora<", 0) == 0 ? -1 : 0;
+  return 0;
+}
+
+inline format_error bad_file(const std::string& path, const std::string& what) {
+  return format_error("beacon::load_adaptor: " + what + " (in '" + path + "')");
 }
 }  // namespace detail
 
 /// Writes the adaptor atomically (an error during the write leaves any previous file intact).
 template <class Adaptor>
-void save_adaptor(Adaptor& a, const std::string& path, const chunk_writer& writer = write_all) {
+void save_adaptor(const Adaptor& a, const std::string& path, const chunk_writer& writer = write_all) {
+  using T = typename Adaptor::scalar;
+  using space = typename Adaptor::space;
+  const auto& be = a.get_backend();
   const auto& c = a.settings();
   nlohmann::json config = {{"d_model", c.d_model}, {"expert_hidden", c.expert_hidden}, {"router_rank", c.router_rank},
                            {"key_dim", c.key_dim},  {"lambda", c.lambda},               {"seed", c.seed},
                            {"freeze_earlier_experts", c.freeze_earlier_experts},
                            {"router", detail::options_json(c.router)}};
-  nlohmann::json frozen = nlohmann::json::array();
+  nlohmann::json frozen = nlohmann::json::object();
+  std::vector<std::vector<T>> values;  // host copies, alive until the file is written
   std::vector<tensor_view_bytes> tensors;
-  for (auto* p : a.parameters()) {
-    tensors.push_back(tensor_bytes(p->name, detail::shape_of(*p), p->value));
-    if (p->frozen) frozen.push_back(p->name);
+  const auto params = a.parameters();
+  values.reserve(params.size() + 1);
+  for (const auto* p : params) {
+    values.push_back(download(be, vector_view<const T, space>(p->value_vector())));
+    tensors.push_back(tensor_bytes(p->name(), std::vector<std::int64_t>(p->shape().begin(), p->shape().end()), values.back()));
+    if (p->frozen_rows() > 0) frozen[p->name()] = p->frozen_rows();
   }
-  std::vector<typename Adaptor::scalar> anchors;  // kept alive until the file is written
+  std::vector<index_type> owner;
   if constexpr (detail::stores_anchors<typename Adaptor::router_type>) {
     const auto& r = a.router();
-    anchors.assign(r.anchors.data(), r.anchors.data() + r.anchors.size());  // row-major, as the matrix
-    tensors.push_back(tensor_bytes(detail::anchors_tensor, {r.anchors.rows(), r.anchors.cols()}, anchors));
-    tensors.push_back(tensor_bytes(detail::anchor_owner_tensor, {static_cast<std::int64_t>(r.owner.size())}, r.owner));
+    values.push_back(download(be, r.anchors()));
+    owner = r.owner();
+    tensors.push_back(tensor_bytes(detail::anchors_tensor, {r.anchor_count(), c.d_model}, values.back()));
+    tensors.push_back(tensor_bytes(detail::anchor_owner_tensor, {static_cast<std::int64_t>(owner.size())}, owner));
   }
   // The checksum covers the data buffer (the tensors' bytes in order), which the header does not change.
   std::vector<std::byte> data;
   for (const auto& t : tensors) data.insert(data.end(), t.bytes.begin(), t.bytes.end());
   const std::map<std::string, std::string> metadata = {{"format", adaptor_format},
                                                        {"adaptor", detail::identity<Adaptor>()},
+                                                       {"scalar", detail::scalar_name<Adaptor>()},
+                                                       {"router", Adaptor::router_type::identity()},
+                                                       {"expert", Adaptor::expert_type::identity()},
                                                        {"config", config.dump()},
                                                        {"experts", std::to_string(a.experts())},
                                                        {"frozen", frozen.dump()},
@@ -115,20 +172,42 @@ void save_adaptor(Adaptor& a, const std::string& path, const chunk_writer& write
   write_file_atomic(path, serialize_safetensors(metadata, tensors), writer);
 }
 
-/// Reads an adaptor of type Adaptor saved by save_adaptor; see the header comment for the checks.
+/// Reads an adaptor of type Adaptor saved by save_adaptor (from any backend) onto backend `be`.
 template <class Adaptor, class Backend>
-Adaptor load_adaptor(const Backend& be, const std::string& path) {
+Adaptor load_adaptor(const Backend& be, const std::string& path, const load_options& options = {}) {
   using T = typename Adaptor::scalar;
+  using space = typename Adaptor::space;
   const safetensors_file f = read_safetensors(path);
-  auto bad = [&](const std::string& what) { return format_error("beacon::load_adaptor: " + what + " (in '" + path + "')"); };
+  auto bad = [&](const std::string& what) { return detail::bad_file(path, what); };
   auto meta = [&](const char* key) -> const std::string& {
     const auto it = f.metadata.find(key);
     if (it == f.metadata.end()) throw bad(std::string("__metadata__ lacks '") + key + "'");
     return it->second;
   };
-  if (meta("format") != adaptor_format) throw bad("format is '" + meta("format") + "', expected '" + adaptor_format + "'");
-  if (meta("adaptor") != detail::identity<Adaptor>())
-    throw bad("the file holds a '" + meta("adaptor") + "' adaptor, this type is '" + detail::identity<Adaptor>() + "'");
+  const std::string format = meta("format");
+  const bool v1 = format == adaptor_format_v1;
+  if (!v1 && format != adaptor_format)
+    throw bad("format is '" + format + "', expected '" + adaptor_format + "' (or the older '" + adaptor_format_v1 + "')");
+  const std::string want = detail::identity<Adaptor>();
+  if (!v1) {
+    if (meta("adaptor") != want) throw bad("the file holds a '" + meta("adaptor") + "' adaptor, this type is '" + want + "'");
+    if (meta("scalar") + " " + meta("router") + " " + meta("expert") != want)
+      throw bad("the identity fields scalar/router/expert ('" + meta("scalar") + "', '" + meta("router") + "', '" + meta("expert") +
+                "') disagree with the adaptor identity '" + meta("adaptor") + "'");
+  } else {
+    // "F32 kv_anchor<2> swiglu": scalar, router<k>, expert without activation.
+    const std::string& held = meta("adaptor");
+    const auto first = held.find(' '), second = held.find(' ', first == std::string::npos ? 0 : first + 1);
+    if (first == std::string::npos || second == std::string::npos) throw bad("version-1 identity '" + held + "' is malformed");
+    const std::string scalar = held.substr(0, first), router = held.substr(first + 1, second - first - 1), expert = held.substr(second + 1);
+    if (scalar != detail::scalar_name<Adaptor>() || router != detail::v1_router_name<Adaptor>() ||
+        detail::v1_expert_matches<typename Adaptor::expert_type>(expert) == 0)
+      throw bad("the file holds a version-1 '" + held + "' adaptor, this type is '" + want + "'");
+    if (detail::v1_expert_matches<typename Adaptor::expert_type>(expert) < 0 && !options.trust_v1_expert)
+      throw bad("version-1 checkpoints do not record the expert's activation: '" + expert + "' may or may not be this type's '" +
+                Adaptor::expert_type::identity() + "'. If it was saved from that type, load it with io::load_options{.trust_v1_expert = true} "
+                "and save it again to convert it to " + adaptor_format);
+  }
   if (fnv1a64(f.data()) != meta("checksum")) throw bad("checksum mismatch: data is " + fnv1a64(f.data()) + ", header says " + meta("checksum"));
   typename Adaptor::config cfg;
   nlohmann::json frozen;
@@ -149,6 +228,9 @@ Adaptor load_adaptor(const Backend& be, const std::string& path) {
     throw bad(std::string("config metadata is malformed: ") + e.what());
   }
   if (experts < 0 || experts > 1000000) throw bad(beacon::detail::concat("expert count ", experts, " is out of range"));
+  if (cfg.d_model < 1 || cfg.d_model > (1 << 24) || cfg.expert_hidden < 1 || cfg.expert_hidden > (1 << 24) || cfg.router_rank < 0 ||
+      cfg.router_rank > (1 << 24) || cfg.key_dim < 0 || cfg.key_dim > (1 << 24))
+    throw bad("config sizes are out of range");
   Adaptor a = [&] {
     try {
       return Adaptor(be, cfg);
@@ -156,45 +238,84 @@ Adaptor load_adaptor(const Backend& be, const std::string& path) {
       throw bad(std::string("config is invalid: ") + e.what());
     }
   }();
-  for (size_type i = 0; i < experts; ++i) a.insert_expert(moe::expert_init<T>::random_normal(0), {});
-  auto params = a.parameters();
+  for (size_type i = 0; i < experts; ++i) a.insert_expert(moe::expert_init<T, space>::random_normal(0), {});
+
+  // The file's tensors by the names this version uses (version 1: keys and gate rows stacked).
+  std::map<std::string, std::pair<std::vector<std::int64_t>, std::vector<T>>> stored;
+  std::map<std::string, size_type> frozen_rows;
+  std::size_t consumed = 0;
   const std::size_t extra = detail::stores_anchors<typename Adaptor::router_type> ? 2 : 0;
-  if (params.size() + extra != f.tensors.size())
-    throw bad(beacon::detail::concat("the file has ", f.tensors.size(), " tensors, the adaptor ", params.size() + extra,
-                                     extra > 0 ? " (parameters and router anchors)" : " parameters"));
-  for (auto* p : params) {
-    if (!f.has(p->name)) throw bad("tensor '" + p->name + "' is missing");
-    const tensor_info& t = f.info(p->name);
-    if (t.shape != detail::shape_of(*p))
-      throw bad("tensor '" + p->name + "' has the wrong shape for this config");
-    p->value = f.read<T>(p->name);
-    p->frozen = false;
+  if (!v1) {
+    if (!frozen.is_object()) throw bad("frozen metadata is not an object of row counts");
+    for (auto it = frozen.begin(); it != frozen.end(); ++it) {
+      const nlohmann::json& rows = it.value();
+      if (!rows.is_number_integer() || rows.template get<long long>() < 0) throw bad("frozen metadata for '" + it.key() + "' is not a row count");
+      frozen_rows[it.key()] = rows.template get<size_type>();
+    }
+  } else {
+    if (!frozen.is_array()) throw bad("frozen metadata is not a list");
   }
-  if (!frozen.is_array()) throw bad("frozen metadata is not a list");
-  for (const auto& name : frozen) {
-    if (!name.is_string()) throw bad("frozen metadata holds a non-string");
-    bool found = false;
-    for (auto* p : params)
-      if (p->name == name.get<std::string>()) p->frozen = found = true;
-    if (!found) throw bad("frozen metadata names unknown parameter '" + name.get<std::string>() + "'");
+  for (const auto* p : std::as_const(a).parameters()) {
+    const bool stacked_v1 = v1 && (p->name() == "router.keys" || p->name() == "router.gate");
+    if (!stacked_v1) {
+      if (!f.has(p->name())) throw bad("tensor '" + p->name() + "' is missing");
+      const tensor_info& t = f.info(p->name());
+      stored[p->name()] = {t.shape, f.read<T>(p->name())};
+      ++consumed;
+      if (v1)
+        for (const auto& n : frozen)
+          if (n.is_string() && n.get<std::string>() == p->name()) frozen_rows[p->name()] = p->rows();
+      continue;
+    }
+    const std::string row_prefix = p->name() == "router.keys" ? "router.key" : "router.gate";
+    std::vector<T> rows;
+    size_type frozen_count = 0;
+    for (size_type r = 0; r < p->rows(); ++r) {
+      const std::string name = row_prefix + std::to_string(r);
+      if (!f.has(name)) throw bad("tensor '" + name + "' is missing");
+      const tensor_info& t = f.info(name);
+      if (t.shape != std::vector<std::int64_t>{1, p->cols()}) throw bad("tensor '" + name + "' has the wrong shape for this config");
+      const auto v = f.read<T>(name);
+      rows.insert(rows.end(), v.begin(), v.end());
+      ++consumed;
+      for (const auto& n : frozen)
+        if (n.is_string() && n.get<std::string>() == name) frozen_count = std::max(frozen_count, r + 1);
+    }
+    stored[p->name()] = {std::vector<std::int64_t>(p->shape().begin(), p->shape().end()), std::move(rows)};
+    if (frozen_count > 0) frozen_rows[p->name()] = frozen_count;
+  }
+  if (consumed + extra != f.tensors.size())
+    throw bad(beacon::detail::concat("the file has ", f.tensors.size(), " tensors, the adaptor ", consumed + extra,
+                                     extra > 0 ? " (parameters and router anchors)" : " parameters"));
+  for (const auto& [name, rows] : frozen_rows)
+    if (!stored.count(name)) throw bad("frozen metadata names unknown parameter '" + name + "'");
+
+  for (auto* p : a.parameters()) {
+    const auto& [shape, values] = stored.at(p->name());
+    if (shape != std::vector<std::int64_t>(p->shape().begin(), p->shape().end()))
+      throw bad("tensor '" + p->name() + "' has the wrong shape for this config");
+    upload(be, values, p->value_vector());
+    const size_type file_rows = frozen_rows.count(p->name()) ? frozen_rows.at(p->name()) : 0;
+    if (file_rows > p->rows()) throw bad(beacon::detail::concat("frozen rows of '", p->name(), "' (", file_rows, ") exceed its ", p->rows(), " rows"));
+    if (file_rows < p->frozen_rows())
+      throw bad(beacon::detail::concat("frozen rows of '", p->name(), "' (", file_rows, ") are fewer than this type's insertion rule freezes (",
+                                       p->frozen_rows(), ")"));
+    p->freeze_rows(file_rows);
   }
   if constexpr (detail::stores_anchors<typename Adaptor::router_type>) {
     for (const char* name : {detail::anchors_tensor, detail::anchor_owner_tensor})
       if (!f.has(name)) throw bad(std::string("tensor '") + name + "' is missing");
     const tensor_info& t = f.info(detail::anchors_tensor);
-    if (t.shape.size() != 2 || t.shape[1] != cfg.d_model)
-      throw bad(beacon::detail::concat("tensor '", detail::anchors_tensor, "' must be N x ", cfg.d_model));
-    const std::vector<T> values = f.read<T>(detail::anchors_tensor);
-    row_matrix<T> anchors = Eigen::Map<const row_matrix<T>>(values.data(), t.shape[0], t.shape[1]);
+    if (t.shape.size() != 2 || t.shape[1] != cfg.d_model) throw bad(beacon::detail::concat("tensor '", detail::anchors_tensor, "' must be N x ", cfg.d_model));
     try {
-      moe::instance_anchor_router<moe::top_k<Adaptor::router_type::k>>::template restore<T>(
-          a.router(), std::move(anchors), f.read<index_type>(detail::anchor_owner_tensor));
+      a.router().restore(be, experts, f.read<T>(detail::anchors_tensor), f.read<index_type>(detail::anchor_owner_tensor));
     } catch (const format_error&) {
       throw;
     } catch (const beacon::error& e) {
       throw bad(std::string("router anchors are invalid: ") + e.what());
     }
   }
+  be.synchronize();
   return a;
 }
 
