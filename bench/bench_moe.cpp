@@ -1,8 +1,9 @@
 // LEMoE adaptor on the CPU backend (issue 3): KV-anchor routing including the projection and score
 // GEMMs (2 T H d_p + 2 T d_p d_k + 2 T d_k E FLOP), and one adaptor forward (routing, dispatch and
 // one SwiGLU expert GEMM chain per expert: 6 T H F FLOP with top-1), and the backend-generic grouped
-// expert FFN forward (moe/ops) that bench_core_cuda.cu also times on the GPU; and the issue's routing
+// expert FFN forward (moe/grouped_expert.hpp) that bench_core_cuda.cu also times on the GPU; and the issue's routing
 // grid (softmax top-k gate and KV-anchor routing, GEMMs included) through the backend-generic paths.
+#include <beacon/backend/cpu.hpp>
 #include <beacon/beacon.hpp>
 #include <beacon/moe.hpp>
 
@@ -24,40 +25,48 @@ beacon::row_matrix<float> random_rows(size_type r, size_type c, unsigned seed) {
   return m;
 }
 
-// Routing T instances over E experts: v = W_up SiLU(W_down e), scores = K v, softmax, top-1.
-void BM_kv_anchor_route(benchmark::State& st) {
-  const size_type t = st.range(0), h = st.range(1), e = st.range(2), rank = h / 4;
-  using router = moe::kv_anchor_router<moe::top_k<1>>;
-  auto s = router::make<float>(h, rank, h, {}, 1);
-  const auto batch = random_rows(8, h, 2);
-  for (size_type i = 0; i < e; ++i) router::insert<float>(s, i, batch, 3);
-  const auto x = random_rows(t, h, 4);
-  router::cache<float> c;
-  const double flops = 2.0 * double(t) * double(h) * double(rank) * 2 + 2.0 * double(t) * double(h) * double(e);
-  beacon::bench::measure(st, 4.0 * double(t * h + 2 * h * rank + e * h), flops, [&] {
-    router::route<float>(s, x, c);
-    benchmark::DoNotOptimize(c.route.ids.data());
-  });
-}
-
-// One adaptor forward: T tokens (one per instance), E SwiGLU experts of width F, top-1.
+// One adaptor forward: T tokens (one per instance), E SwiGLU experts of width F, top-1, on
+// cpu{threads}. FLOP counts the expert FFNs (6 T h F); the routing GEMMs are small beside them.
 void BM_adaptor_forward(benchmark::State& st) {
   const size_type t = st.range(0), h = st.range(1), f = st.range(2), e = st.range(3);
-  using A = moe::adaptor<float, moe::kv_anchor_router<moe::top_k<1>>, moe::swiglu_expert>;
-  A a(beacon::cpu{}, {.d_model = h, .expert_hidden = f, .router_rank = h / 4});
+  const int threads = static_cast<int>(st.range(4));
+  using A = moe::adaptor<float, moe::kv_anchor_router<moe::top_k<1>>, moe::swiglu_expert, beacon::cpu>;
+  A a(beacon::cpu{threads}, {.d_model = h, .expert_hidden = f, .router_rank = h / 4});
   for (size_type i = 0; i < e; ++i) {
     const auto batch = random_rows(8, h, 10 + static_cast<unsigned>(i));
     a.insert_expert(moe::expert_init<float>::random_normal(static_cast<std::uint64_t>(i)), beacon::as_view(batch));
   }
   const auto x = random_rows(t, h, 5);
   beacon::row_matrix<float> out(t, h);
+  typename A::forward_state state;
   beacon::bench::measure(st, 4.0 * double(2 * t * h + 3 * e * h * f), 6.0 * double(t) * double(h) * double(f), [&] {
-    a.forward(beacon::as_view(x), beacon::as_view(x), beacon::as_view(out));
+    a.forward(beacon::as_view(x), beacon::as_view(x), beacon::as_view(out), state);
     benchmark::DoNotOptimize(out.data());
   });
 }
 
-// Grouped expert FFN forward (moe/ops/grouped_expert.hpp): T tokens routed top-1 uniformly at random
+// One adaptor train step (zero_grad, forward with the new batch forced to its expert, MSE loss,
+// backward, AdamW) on cpu{threads}: T tokens, E SwiGLU experts of width F, only the newest trains.
+// FLOP: forward 6 T h F + backward of the trained expert's weights and inputs 12 T h F.
+void BM_adaptor_train_step(benchmark::State& st) {
+  const size_type t = st.range(0), h = st.range(1), f = st.range(2), e = st.range(3);
+  const int threads = static_cast<int>(st.range(4));
+  using A = moe::adaptor<float, moe::kv_anchor_router<moe::top_k<1>>, moe::swiglu_expert, beacon::cpu>;
+  A a(beacon::cpu{threads}, {.d_model = h, .expert_hidden = f, .router_rank = h / 4});
+  const auto x = random_rows(t, h, 5);
+  for (size_type i = 0; i < e; ++i) a.insert_expert(moe::expert_init<float>::random_normal(static_cast<std::uint64_t>(i)), beacon::as_view(x));
+  beacon::adamw opt;
+  const A::loss_function loss = [](beacon::matrix_view<const float> out, beacon::matrix_view<float> d) {
+    for (size_type i = 0; i < out.rows(); ++i)
+      for (size_type j = 0; j < out.cols(); ++j) d(i, j) = out(i, j) - 1.0f;
+    return 0.0;
+  };
+  beacon::bench::measure(st, 4.0 * double(4 * t * h + 3 * e * h * f), 18.0 * double(t) * double(h) * double(f), [&] {
+    a.train_step(beacon::as_view(x), beacon::as_view(x), loss, opt, static_cast<beacon::index_type>(e - 1));
+  });
+}
+
+// Grouped expert FFN forward (moe/grouped_expert.hpp): T tokens routed top-1 uniformly at random
 // over E SwiGLU experts, already grouped by expert; one GEMM chain per expert (x W_gate^T, x W_up^T,
 // SiLU(a) * b, u W_down^T). FLOP = 6 T d h; bytes (fp32) = weights 12 E d h + x and y 8 T d + the
 // kept a, b, u 12 T h. The target (design.md) is >= 80 % of the Eigen sgemm rate: flop_frac.
@@ -111,31 +120,33 @@ void BM_route_softmax_gate(benchmark::State& st) {
   st.SetLabel(beacon::bench::residency_label(bytes));
 }
 
-// KV-anchor routing (moe::kv_route, the paper-faithful shared projection with dot scores):
-// z = e W_down^T (r = H/4), v = SiLU(z) W_up^T (d_k = H), scores = v K^T, softmax_top_k.
+// KV-anchor routing (kv_anchor_router::route, the paper-faithful shared projection with dot scores):
+// z = e W_down^T (r = H/4), v = SiLU(z) W_up^T (d_k = H), scores = v K^T, softmax + softmax_top_k.
 // FLOP 2 T H r + 2 T r H + 2 T H E. Bytes (fp32): e 4 T H, weights 4 (2 H r + E H), z written,
-// read and SiLU(z) written and read 16 T r, v written and read 8 T H, scores 8 T E, outputs 8 T k.
+// read and SiLU(z) written and read 16 T r, v written and read 8 T H, scores and probabilities
+// 16 T E, outputs 8 T k.
 void BM_route_kv_anchor(benchmark::State& st) {
   const size_type t = st.range(0), h = st.range(1), e = st.range(2), k = st.range(3), r = h / 4;
   const beacon::cpu be;
-  beacon::host_buffer<float> x(t * h), down(r * h), up(h * r), keys(e * h), z(t * r), v(t * h), scores(t * e), gates(t * k);
-  beacon::host_buffer<beacon::index_type> ids(t * k);
-  beacon::fill_normal(be, beacon::philox_stream{1, 0}, x.matrix(t, h));
-  beacon::fill_normal(be, beacon::philox_stream{2, 0}, down.matrix(r, h));
-  beacon::fill_normal(be, beacon::philox_stream{3, 0}, up.matrix(h, r));
-  beacon::fill_normal(be, beacon::philox_stream{4, 0}, keys.matrix(e, h));
-  const moe::kv_route_weights<float, beacon::host_space> weights{std::as_const(down).matrix(r, h), std::as_const(up).matrix(h, r),
-                                                                std::as_const(keys).matrix(e, h)};
-  const moe::kv_route_outputs<float, beacon::host_space> out{z.matrix(t, r), v.matrix(t, h), scores.matrix(t, e), gates.matrix(t, k),
-                                                            ids.matrix(t, k)};
-  const double flops = 2.0 * double(t) * double(h) * double(r) * 2 + 2.0 * double(t) * double(h) * double(e);
-  const double bytes =
-      4.0 * (double(t * h) + 2.0 * double(h * r) + double(e * h) + 4.0 * double(t * r) + 2.0 * double(t * h) + 2.0 * double(t * e) + 2.0 * double(t * k));
-  beacon::bench::measure(st, bytes, flops, [&] {
-    moe::kv_route(be, weights, moe::kv_router_options{}, k, std::as_const(x).matrix(t, h), out);
-    benchmark::DoNotOptimize(ids.view().data());
-  });
-  st.SetLabel(beacon::bench::residency_label(bytes));
+  using router2 = moe::kv_anchor_router<moe::top_k<2>>;
+  using router1 = moe::kv_anchor_router<moe::top_k<1>>;
+  const auto x = random_rows(t, h, 4);
+  auto run = [&](auto router_tag) {
+    using R = decltype(router_tag);
+    typename R::template state<float, beacon::cpu> s(be, h, r, h, moe::kv_router_options{.key = moe::key_init::random}, 1);
+    for (size_type i = 0; i < e; ++i) s.insert(be, i, {});
+    typename R::template cache<float, beacon::cpu> c;
+    const double flops = 2.0 * double(t) * double(h) * double(r) * 2 + 2.0 * double(t) * double(h) * double(e);
+    const double bytes = 4.0 * (double(t * h) + 2.0 * double(h * r) + double(e * h) + 4.0 * double(t * r) + 2.0 * double(t * h) +
+                                4.0 * double(t * e) + 2.0 * double(t * k));
+    beacon::bench::measure(st, bytes, flops, [&] {
+      s.route(be, beacon::as_view(x), c, {});
+      benchmark::DoNotOptimize(c.route.ids().data());
+    });
+    st.SetLabel(beacon::bench::residency_label(bytes));
+  };
+  if (k == 1) run(router1{});
+  else run(router2{});
 }
 
 void routing_grid(benchmark::internal::Benchmark* b) {
@@ -146,9 +157,9 @@ void routing_grid(benchmark::internal::Benchmark* b) {
         for (int k : {1, 2}) b->Args({t, h, e, k});
 }
 
-BENCHMARK(BM_kv_anchor_route)->ArgNames({"T", "H", "E"})->Args({1024, 1024, 8})->Args({16384, 1024, 64})->Args({16384, 1024, 256})
+BENCHMARK(BM_adaptor_train_step)->ArgNames({"T", "H", "F", "E", "threads"})->Args({4096, 1024, 1408, 8, 1})->Args({4096, 1024, 1408, 8, 2})
     ->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_adaptor_forward)->ArgNames({"T", "H", "F", "E"})->Args({4096, 1024, 1408, 8})->Args({4096, 1024, 1408, 64})
+BENCHMARK(BM_adaptor_forward)->ArgNames({"T", "H", "F", "E", "threads"})->Args({4096, 1024, 1408, 8, 1})->Args({4096, 1024, 1408, 8, 2})->Args({4096, 1024, 1408, 64, 2})
     ->UseRealTime()->Unit(benchmark::kMillisecond);
 // h = 1408 (half of LLaMA-style 2816) keeps one iteration near a second on the 2-core build machine.
 BENCHMARK(BM_route_softmax_gate)->Apply(routing_grid)->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -1,5 +1,6 @@
 // A minimal lifelong edit loop: 3 editing steps, each inserts an expert (earlier ones freeze),
 // trains it until the batch's targets are met, and then every earlier batch is re-checked.
+#include <beacon/backend/cpu.hpp>
 #include <beacon/beacon.hpp>
 #include <beacon/moe.hpp>
 
@@ -7,7 +8,7 @@
 #include <vector>
 
 namespace moe = beacon::moe;
-using Adaptor = moe::adaptor<float, moe::kv_anchor_router<moe::top_k<1>>, moe::mlp_expert<moe::activation::relu>>;
+using Adaptor = moe::adaptor<float, moe::kv_anchor_router<moe::top_k<1>>, moe::mlp_expert<beacon::activation::relu>, beacon::cpu>;
 
 int main() {
   const beacon::size_type d = 16, per_batch = 8, length = 4;
@@ -16,7 +17,7 @@ int main() {
   o.projection = moe::projection_mode::per_expert_frozen;     // old routes stay exactly as trained
   o.score = moe::score_function::cosine;
   Adaptor a(beacon::cpu{}, {.d_model = d, .expert_hidden = 32, .router_rank = 16, .router = o, .seed = 1});
-  moe::adamw opt;
+  beacon::adamw opt;
   opt.lr = 3e-2;
   opt.weight_decay = 0;
   struct batch {

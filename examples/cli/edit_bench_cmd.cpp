@@ -29,11 +29,30 @@ namespace {
 
 namespace moe = beacon::moe;
 using mat = row_matrix<float>;
-using ffn_t = moe::mlp_expert<moe::activation::relu>;
-using ffn_state = ffn_t::state<float>;
-using kv_adaptor = moe::adaptor<float, moe::kv_anchor_router<moe::top_k<1>>, ffn_t>;
-using gate_adaptor = moe::adaptor<float, moe::softmax_topk_router<moe::top_k<1>>, ffn_t>;
-using instance_adaptor = moe::adaptor<float, moe::instance_anchor_router<moe::top_k<1>>, ffn_t>;
+using ffn_t = moe::mlp_expert<activation::relu>;
+using hparam = moe::parameter<float, cpu>;
+using ffn_state = moe::expert_parameters<float, cpu>;  // w1, b1, w2, b2
+using kv_adaptor = moe::adaptor<float, moe::kv_anchor_router<moe::top_k<1>>, ffn_t, cpu>;
+using gate_adaptor = moe::adaptor<float, moe::softmax_topk_router<moe::top_k<1>>, ffn_t, cpu>;
+using instance_adaptor = moe::adaptor<float, moe::instance_anchor_router<moe::top_k<1>>, ffn_t, cpu>;
+
+/// The host model's weights as Eigen matrices (values, and gradients of trainable ones).
+auto values_of(const hparam& p) { return as_eigen(p.value()); }
+auto grads_of(hparam& p) { return as_eigen(p.grad()); }
+/// One AdamW step of the host model's parameters (the host model trains on one thread).
+void adamw_step_all(beacon::adamw& opt, const std::vector<hparam*>& params) {
+  opt.next_step();
+  const auto c = opt.coefficients();
+  for (auto* p : params) p->adamw_update(cpu{1}, c);
+}
+void zero_grads(const std::vector<hparam*>& params) {
+  for (auto* p : params) p->zero_grad(cpu{1});
+}
+std::vector<hparam*> params_of(ffn_state& f) {
+  std::vector<hparam*> p;
+  for (auto& q : f) p.push_back(&q);
+  return p;
+}
 using clock_type = std::chrono::steady_clock;
 
 const std::vector<std::string> all_methods = {"ft",         "moe",           "lemoe-gate",         "lemoe",
@@ -82,7 +101,7 @@ struct host_model {
   size_type d = 0;
   std::map<std::string, int> vocab, answer_ids;
   std::vector<std::string> answers;
-  moe::parameter<float> emb, wout;  // V x d, A x d
+  hparam emb, wout;  // V x d, A x d
   ffn_state ffn;                    // FFN0: d -> hidden -> d
 
   int word(const std::string& w) { return vocab.emplace(w, static_cast<int>(vocab.size())).first->second; }
@@ -97,9 +116,9 @@ struct host_model {
     if (ids.empty()) ids.push_back(word("<empty>"));
     return ids;
   }
-  std::vector<moe::parameter<float>*> params() {
-    std::vector<moe::parameter<float>*> p = {&emb, &wout};
-    for (auto* q : ffn.params()) p.push_back(q);
+  std::vector<hparam*> params() {
+    std::vector<hparam*> p = {&emb, &wout};
+    for (auto& q : ffn) p.push_back(&q);
     return p;
   }
 };
@@ -112,7 +131,7 @@ mat pool(const host_model& h, const token_lists& toks, const std::vector<int>& i
   for (int i : idx) L = std::max<size_type>(L, static_cast<size_type>(toks[static_cast<std::size_t>(i)].size()));
   const auto n = static_cast<size_type>(idx.size());
   mat tok = mat::Zero(n * L, h.d), mask = mat::Zero(n, L), out(n, h.d);
-  const auto E = moe::detail::mat(h.emb);
+  const auto E = values_of(h.emb);
   for (size_type b = 0; b < n; ++b) {
     const auto& t = toks[static_cast<std::size_t>(idx[static_cast<std::size_t>(b)])];
     for (std::size_t l = 0; l < t.size(); ++l) {
@@ -124,16 +143,25 @@ mat pool(const host_model& h, const token_lists& toks, const std::vector<int>& i
   return out;
 }
 
-mat ffn_forward(const ffn_state& f, const mat& x, ffn_t::cache<float>* keep = nullptr) {
-  ffn_t::cache<float> local;
-  mat y(x.rows(), x.cols());
-  ffn_t::forward<float>(f, x, y, keep ? *keep : local);
+/// The host FFN (the library's MLP expert kernels over one group of rows): y = FFN0(x); `keep`
+/// receives what ffn_backward needs.
+mat ffn_forward(const ffn_state& f, const mat& x, mat* keep = nullptr) {
+  mat local, y(x.rows(), x.cols());
+  mat& cache = keep ? *keep : local;
+  cache.resize(ffn_t::cached * x.rows(), f[0].rows());
+  ffn_t::forward<float, cpu>(cpu{1}, {&f}, {0, static_cast<index_type>(x.rows())}, as_view(x), as_view(cache), as_view(y));
   return y;
+}
+/// Accumulates the trainable FFN gradients from dy; dx (if given) receives dL/dx.
+void ffn_backward(ffn_state& f, const mat& x, mat& cache, const mat& dy, mat* dx = nullptr) {
+  if (dx) dx->resize(x.rows(), x.cols());
+  ffn_t::backward<float, cpu>(cpu{1}, {&f}, {0, static_cast<index_type>(x.rows())}, as_view(x), as_view(cache), as_view(dy),
+                              dx ? as_view(*dx) : matrix_view<float>());
 }
 
 /// Mean cross-entropy of logits = H W_out^T against `y`; fills dH; counts correct argmaxes.
 double cross_entropy(const mat& H, const std::vector<int>& y, const host_model& h, mat& dH, int* correct = nullptr, mat* dlogits_out = nullptr) {
-  const auto W = moe::detail::mat(h.wout);
+  const auto W = values_of(h.wout);
   mat logits = H * W.transpose();
   double loss = 0;
   int ok = 0;
@@ -157,7 +185,7 @@ double cross_entropy(const mat& H, const std::vector<int>& y, const host_model& 
 }
 
 std::vector<int> predict(const mat& H, const host_model& h) {
-  const mat logits = H * moe::detail::mat(h.wout).transpose();
+  const mat logits = H * values_of(h.wout).transpose();
   std::vector<int> p(static_cast<std::size_t>(H.rows()));
   for (size_type b = 0; b < H.rows(); ++b) {
     Eigen::Index arg = 0;
@@ -182,7 +210,7 @@ struct pretrain_report {
 pretrain_report pretrain(host_model& h, const token_lists& toks, const std::vector<int>& labels, const args& a, progress& bar) {
   const auto t0 = clock_type::now();
   const auto N = static_cast<int>(toks.size());
-  moe::adamw opt;
+  beacon::adamw opt;
   opt.lr = 5e-3;
   opt.weight_decay = 0;
   const int batch = 256;
@@ -198,26 +226,25 @@ pretrain_report pretrain(host_model& h, const token_lists& toks, const std::vect
       const std::vector<int> idx(order.begin() + first, order.begin() + std::min(N, first + batch));
       std::vector<int> y;
       for (int i : idx) y.push_back(labels[static_cast<std::size_t>(i)]);
-      for (auto* p : h.params()) p->zero_grad();
+      zero_grads(h.params());
       const mat X = pool(h, toks, idx);
-      ffn_t::cache<float> cache;
+      mat cache;
       const mat H = X + ffn_forward(h.ffn, X, &cache);
       mat dH, dlogits;
       int correct = 0;
       loss_total += cross_entropy(H, y, h, dH, &correct, &dlogits) * static_cast<double>(idx.size());
       correct_total += correct;
-      moe::detail::grad_mat(h.wout).noalias() += dlogits.transpose() * H;
+      grads_of(h.wout).noalias() += dlogits.transpose() * H;
       mat dX;
-      ffn_t::backward<float>(h.ffn, X, cache, dH, &dX);
+      ffn_backward(h.ffn, X, cache, dH, &dX);
       dX += dH;
-      auto G = moe::detail::grad_mat(h.emb);
+      auto G = grads_of(h.emb);
       for (std::size_t b = 0; b < idx.size(); ++b) {
         const auto& t = toks[static_cast<std::size_t>(idx[b])];
         const float inv = 1.0f / static_cast<float>(t.size());
         for (int w : t) G.row(w) += inv * dX.row(static_cast<size_type>(b));
       }
-      opt.next_step();
-      for (auto* p : h.params()) opt.update(*p);
+      adamw_step_all(opt, h.params());
     }
     r.epochs = epoch + 1;
     bar.show("pre-training host", 0, 1, epoch + 1, loss_total / N);
@@ -254,13 +281,13 @@ std::vector<int> trained_rows(const bench& B, const std::vector<int>& batch) {
 /// self-normalised, expected embedding, cosine) of logits = H W_out^T, with W_out (answers x d, frozen)
 /// as the answer embedding table. Fills dH (when `grad`) and the per-edit distances.
 double semantic_loss(const host_model& h, const mat& H, const std::vector<int>& y, mat* dH, std::vector<double>* distance = nullptr) {
-  const auto W = moe::detail::mat(h.wout);
+  const auto W = values_of(h.wout);
   const mat logits = H * W.transpose();
   const auto n = logits.rows(), answers = logits.cols();
   std::vector<index_type> targets(y.begin(), y.end());
   const mat mask = mat::Ones(n, 1);
   mat grad = dH ? mat(n, answers) : mat(0, answers);
-  const auto table = host_matrix(static_cast<const float*>(h.wout.value.data()), answers, h.d);
+  const auto table = host_matrix(h.wout.value().data(), answers, h.d);
   const auto res = semantic::semantic_cross_entropy(cpu{1}, as_view(logits), host_vector(static_cast<const index_type*>(targets.data()), n),
                                                     as_view(mask), table, semantic::reweight_options{}, as_view(grad));
   if (dH) dH->noalias() = grad * W;
@@ -313,33 +340,29 @@ std::vector<int> targets(const bench& B, const std::vector<int>& idx) {
 
 run_result run_ft(const bench& B, const std::vector<std::vector<int>>& batches, progress& bar, const std::string& label) {
   run_result r;
-  ffn_state f = B.h->ffn;
-  for (auto* p : f.params()) {
-    p->frozen = false;
-    std::fill(p->m.begin(), p->m.end(), 0.0f);
-    std::fill(p->v.begin(), p->v.end(), 0.0f);
-  }
+  // A trainable copy of the frozen host FFN (fresh AdamW moments).
+  ffn_state f = ffn_t::make<float, cpu>(cpu{1}, {B.h->d, B.h->ffn[0].rows()}, "ffn0.");
+  for (std::size_t i = 0; i < f.size(); ++i) as_eigen(f[i].value()) = values_of(B.h->ffn[i]);
   const auto t0 = clock_type::now();
   for (std::size_t s = 0; s < batches.size(); ++s) {
     const auto rows = trained_rows(B, batches[s]);
     const mat X = rows_of(B.Xs, rows);
     const auto y = targets(B, rows);
-    moe::adamw opt;
+    beacon::adamw opt;
     opt.lr = B.a->ft_lr;
     opt.weight_decay = 0;
     long long it = 0;
     double loss = 0;
     for (; it < B.a->max_iters && !rows.empty(); ++it) {
-      for (auto* p : f.params()) p->zero_grad();
-      ffn_t::cache<float> cache;
+      zero_grads(params_of(f));
+      mat cache;
       const mat H = X + ffn_forward(f, X, &cache);
       mat dH;
       loss = edit_loss(B, H, y, dH);
       bar.show(label, static_cast<long long>(s), static_cast<long long>(batches.size()), it, loss);
       if (loss < B.a->loss_threshold) break;
-      ffn_t::backward<float>(f, X, cache, dH, nullptr);
-      opt.next_step();
-      for (auto* p : f.params()) opt.update(*p);
+      ffn_backward(f, X, cache, dH);
+      adamw_step_all(opt, params_of(f));
     }
     r.iterations.push_back(it);
     r.final_loss.push_back(loss);
@@ -376,7 +399,7 @@ run_result run_adaptor(A& ad, const bench& B, const std::vector<std::vector<int>
     const auto y = targets(B, rows);
     if (insert_each_step) ad.insert_expert(moe::expert_init<float>::random_normal(B.a->seed * 131 + s, scale), as_view(E));
     const size_type force = forced ? static_cast<size_type>(s) : -1;
-    moe::adamw opt;
+    beacon::adamw opt;
     opt.lr = B.a->lr;
     opt.weight_decay = 0;
     auto loss_fn = [&](matrix_view<const float> out, matrix_view<float> dout) {
@@ -394,7 +417,7 @@ run_result run_adaptor(A& ad, const bench& B, const std::vector<std::vector<int>
           ad.zero_grad();
           typename A::forward_state st;
           mat out(X.rows(), X.cols()), dout(X.rows(), X.cols());
-          ad.forward(as_view(X), as_view(E), as_view(out), &st, force, true);
+          ad.forward_train(as_view(X), as_view(E), as_view(out), st, force);
           loss = loss_fn(as_view(std::as_const(out)), as_view(dout));
           ad.backward(st, as_view(std::as_const(dout)));
           ad.routing_replay(as_view(seen), seen_expert, 1.0);
@@ -479,15 +502,16 @@ void run(const args& a) {
   std::vector<int> alt;
   for (const auto& r : recs) alt.push_back(h.answer(r.alt));
   const auto V = static_cast<size_type>(h.vocab.size()), A = static_cast<size_type>(h.answers.size());
-  h.emb = moe::parameter<float>("emb", {V, h.d});
-  h.wout = moe::parameter<float>("w_out", {A, h.d});
-  h.ffn = ffn_t::make<float>({h.d, a.ffn_hidden}, "ffn0.");
-  moe::detail::fill_normal(h.emb, a.seed, 1, 1.0);
-  moe::detail::fill_normal(h.wout, a.seed, 2, 1.0 / std::sqrt(static_cast<double>(h.d)));
-  moe::detail::fill_normal(h.ffn.w1, a.seed, 3, 1.0 / std::sqrt(static_cast<double>(h.d)));
-  moe::detail::fill_normal(h.ffn.w2, a.seed, 4, 1.0 / std::sqrt(static_cast<double>(a.ffn_hidden)));
+  const cpu one{1};
+  h.emb = hparam(one, "emb", {V, h.d});
+  h.wout = hparam(one, "w_out", {A, h.d});
+  h.ffn = ffn_t::make<float, cpu>(one, {h.d, a.ffn_hidden}, "ffn0.");
+  moe::init_normal(one, h.emb, a.seed, 1, 1.0);
+  moe::init_normal(one, h.wout, a.seed, 2, 1.0 / std::sqrt(static_cast<double>(h.d)));
+  moe::init_normal(one, h.ffn[0], a.seed, 3, 1.0 / std::sqrt(static_cast<double>(h.d)));
+  moe::init_normal(one, h.ffn[2], a.seed, 4, 1.0 / std::sqrt(static_cast<double>(a.ffn_hidden)));
   auto pre = pretrain(h, toks, labels, a, bar);
-  for (auto* p : h.params()) p->frozen = true;
+  for (auto* p : h.params()) p->freeze();
 
   // Frozen features of the edit prompts, paraphrases and locality questions.
   bench B;

@@ -22,28 +22,47 @@ void run(const inspect_args& a) {
   };
   const std::string stored = meta("checksum"), actual = io::fnv1a64(f.data());
   const std::string status = stored.empty() ? "absent" : (stored == actual ? "ok" : "mismatch");
-  nlohmann::json frozen = nlohmann::json::array(), config = nlohmann::json::object();
+  nlohmann::json frozen = nlohmann::json::object(), config = nlohmann::json::object();
   try {
     if (!meta("frozen").empty()) frozen = nlohmann::json::parse(meta("frozen"));
     if (!meta("config").empty()) config = nlohmann::json::parse(meta("config"));
   } catch (const nlohmann::json::exception& e) {
     throw format_error(std::string("beacon inspect: malformed metadata: ") + e.what());
   }
-  auto is_frozen = [&](const std::string& name) {
+  // Frozen rows per tensor: format 2 stores {name: rows}, format 1 a list of fully frozen names.
+  auto frozen_rows = [&](const io::tensor_info& t) -> long long {
+    const long long rows = t.shape.empty() ? 1 : (t.shape.size() == 2 ? t.shape[0] : 1);
+    if (frozen.is_object()) return frozen.contains(t.name) && frozen[t.name].is_number_integer() ? frozen[t.name].get<long long>() : 0;
     for (const auto& n : frozen)
-      if (n == name) return true;
-    return false;
+      if (n == t.name) return rows;
+    return 0;
+  };
+  auto row_norms = [&](const io::tensor_info& t) {
+    std::vector<double> v;
+    if (t.type == io::dtype::f32)
+      for (float x : f.read<float>(t.name)) v.push_back(x);
+    else if (t.type == io::dtype::f64)
+      v = f.read<double>(t.name);
+    const std::size_t cols = t.shape.empty() ? 1 : static_cast<std::size_t>(t.shape.back());
+    std::vector<double> norms;
+    for (std::size_t r = 0; cols > 0 && r < v.size() / cols; ++r) {
+      double sq = 0;
+      for (std::size_t c = 0; c < cols; ++c) sq += v[r * cols + c] * v[r * cols + c];
+      norms.push_back(std::sqrt(sq));
+    }
+    return norms;
   };
   nlohmann::json tensors = nlohmann::json::array(), keys = nlohmann::json::array();
   for (const auto& t : f.tensors) {
-    tensors.push_back({{"name", t.name}, {"dtype", io::dtype_name(t.type)}, {"shape", t.shape}, {"frozen", is_frozen(t.name)}});
-    if (t.name.rfind("router.key", 0) == 0) {
-      double norm = 0;
-      if (t.type == io::dtype::f32)
-        for (float v : f.read<float>(t.name)) norm += double(v) * v;
-      else if (t.type == io::dtype::f64)
-        for (double v : f.read<double>(t.name)) norm += v * v;
-      keys.push_back({{"name", t.name}, {"norm", std::sqrt(norm)}, {"frozen", is_frozen(t.name)}});
+    const long long rows = t.shape.size() == 2 ? t.shape[0] : 1, fr = frozen_rows(t);
+    tensors.push_back({{"name", t.name}, {"dtype", io::dtype_name(t.type)}, {"shape", t.shape}, {"frozen", fr >= rows}, {"frozen_rows", fr}});
+    if (t.name == "router.keys") {  // format 2: one E x d_k tensor, rows [0, frozen) frozen
+      const auto norms = row_norms(t);
+      for (std::size_t r = 0; r < norms.size(); ++r)
+        keys.push_back({{"name", "router.keys[" + std::to_string(r) + "]"}, {"norm", norms[r]}, {"frozen", static_cast<long long>(r) < fr}});
+    } else if (t.name.rfind("router.key", 0) == 0) {  // format 1: one tensor per key
+      const auto norms = row_norms(t);
+      keys.push_back({{"name", t.name}, {"norm", norms.empty() ? 0.0 : norms[0]}, {"frozen", fr > 0}});
     }
   }
   // instance_anchor_router checkpoints: how many stored anchors route to each expert.

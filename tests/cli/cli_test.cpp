@@ -2,6 +2,8 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <beacon/backend/cpu.hpp>
+#include <beacon/beacon.hpp>
 #include <beacon/io/adaptor_checkpoint.hpp>
 #include <beacon/io/npy.hpp>
 #include <beacon/moe.hpp>
@@ -117,7 +119,7 @@ TEST_CASE("kmeans and plan: JSON contract, and unreadable or wrong .npy inputs e
 }
 
 TEST_CASE("inspect: experts, keys, config and checksum status of a checkpoint") {
-  using A = beacon::moe::adaptor<float, beacon::moe::kv_anchor_router<beacon::moe::top_k<1>>, beacon::moe::swiglu_expert>;
+  using A = beacon::moe::adaptor<float, beacon::moe::kv_anchor_router<beacon::moe::top_k<1>>, beacon::moe::swiglu_expert, beacon::cpu>;
   A a(beacon::cpu{1}, {.d_model = 4, .expert_hidden = 3});
   beacon::row_matrix<float> e = beacon::row_matrix<float>::Random(2, 4);
   a.insert_expert(beacon::moe::expert_init<float>::random_normal(1), beacon::as_view(std::as_const(e)));
@@ -248,15 +250,15 @@ TEST_CASE("edit-bench: replay and instance-anchor methods, the latter's checkpoi
   r = run("inspect --json " + ckpt);
   REQUIRE(r.code == 0);
   const auto info = nlohmann::json::parse(r.out);
-  CHECK(info["adaptor"] == "F32 instance_anchor<1> mlp_relu");
+  CHECK(info["adaptor"] == "F32 instance_anchor<k=1> mlp<activation=relu>");
   CHECK(info["anchors"]["count"] == 40);
   CHECK(info["anchors"]["per_expert"] == nlohmann::json::array({20, 20}));
   CHECK(info["config"]["router"]["threshold"] == 0.55);
   // The file loads as the library type (anchors validated on load).
-  using I = beacon::moe::adaptor<float, beacon::moe::instance_anchor_router<beacon::moe::top_k<1>>, beacon::moe::mlp_expert<beacon::moe::activation::relu>>;
+  using I = beacon::moe::adaptor<float, beacon::moe::instance_anchor_router<beacon::moe::top_k<1>>, beacon::moe::mlp_expert<beacon::activation::relu>, beacon::cpu>;
   const I loaded = beacon::io::load_adaptor<I>(beacon::cpu{1}, ckpt);
   CHECK(loaded.experts() == 2);
-  CHECK(loaded.router().anchors.rows() == 40);
+  CHECK(loaded.router().anchor_count() == 40);
 }
 
 TEST_CASE("edit-bench --loss semantic: the semantic re-weighted loss trains, the d0 filter leaves edits out of training") {

@@ -267,7 +267,7 @@ TEST_CASE("ten insertions with training keep every earlier expert, key and proje
   CHECK(trainable == 6);  // the newest expert's 3 matrices, its projection (2) and the keys (one trainable row)
 }
 
-TEST_CASE("inserting an expert with a zeroed output projection leaves outputs unchanged; copy_of copies the FFN") {
+TEST_CASE("inserting an expert with a zeroed output projection leaves outputs unchanged, and copy_of copies the FFN") {
   using A = moe::adaptor<double, moe::kv_anchor_router<moe::top_k<1>>, moe::mlp_expert<activation::relu>, beacon::cpu>;
   moe::kv_router_options o;
   o.gate = moe::gate_norm::renormalize_top_k;

@@ -122,7 +122,7 @@ struct kv_anchor_router {
       const auto key = keys_.value().row_block(slot, 1);
       if (opt_.key == key_init::random || batch_e.rows() == 0) {
         parameter<T, B> r(be, "key", {1, key_dim_});
-        detail::fill_scaled_normal(be, r, seed_, 1000 + static_cast<std::uint64_t>(slot), 0.01);
+        init_normal(be, r, seed_, 1000 + static_cast<std::uint64_t>(slot), 0.01);
         detail::copy_matrix<T, B>(be, r.value(), key);
         return;
       }
@@ -247,8 +247,8 @@ struct kv_anchor_router {
       projection<T, B> p{parameter<T, B>(be, prefix + "w_down", {rank_, d_model_}), parameter<T, B>(be, prefix + "w_up", {key_dim_, rank_})};
       const double down_scale = opt_.init_scale > 0 ? opt_.init_scale : 1.0 / std::sqrt(static_cast<double>(d_model_));
       const double up_scale = opt_.init_scale > 0 ? opt_.init_scale : 1.0 / std::sqrt(static_cast<double>(rank_));
-      detail::fill_scaled_normal(be, p.down, seed_, 5000 + 2 * id, down_scale);
-      detail::fill_scaled_normal(be, p.up, seed_, 5001 + 2 * id, up_scale);
+      init_normal(be, p.down, seed_, 5000 + 2 * id, down_scale);
+      init_normal(be, p.up, seed_, 5001 + 2 * id, up_scale);
       return p;
     }
 

@@ -29,7 +29,7 @@ struct lora_expert {
     if (how.how == expert_init<T, typename B::memory_space>::kind::copy_of_ffn)
       beacon::detail::fail("lora_expert::init", "init", "expert_init::random_normal (a LoRA expert has no FFN weights to copy)",
                            "expert_init::copy_of");
-    detail::fill_scaled_normal(be, p[0], how.seed, slot, how.scale);
+    init_normal(be, p[0], how.seed, slot, how.scale);
     detail::zero(be, p[1]);
   }
 
@@ -43,15 +43,15 @@ struct lora_expert {
 
   template <class T, class B, class S = typename B::memory_space>
   static void backward(const B& be, const std::vector<expert_parameters<T, B>*>& experts, const std::vector<index_type>& offsets,
-                       matrix_view<const T, S> x, matrix_view<T, S> cache, matrix_view<const T, S> dy) {
+                       matrix_view<const T, S> x, matrix_view<T, S> cache, matrix_view<const T, S> dy,
+                       matrix_view<T, S> dx = {}) {
     std::vector<mlp_weights<T, S>> w;
     std::vector<mlp_gradients<T, S>> g;
     for (auto* e : experts) {
       w.push_back({(*e)[0].value(), {}, (*e)[1].value(), {}});
       g.push_back({(*e)[0].grad(), {}, (*e)[1].grad(), {}});
     }
-    grouped_mlp_backward(be, Act, w, g, offsets, x, mlp_cache<T, S>{cache.row_block(0, x.rows()), cache.row_block(x.rows(), x.rows())}, dy,
-                         matrix_view<T, S>());
+    grouped_mlp_backward(be, Act, w, g, offsets, x, mlp_cache<T, S>{cache.row_block(0, x.rows()), cache.row_block(x.rows(), x.rows())}, dy, dx);
   }
 };
 

@@ -30,7 +30,7 @@ struct mlp_expert {
       detail::copy_into(be, p[0], how.ffn[0], "mlp_expert::init", "ffn[0] (W1)");
       if (how.ffn.size() == 2) detail::copy_into(be, p[1], how.ffn[1], "mlp_expert::init", "ffn[1] (b1)");
     } else {
-      detail::fill_scaled_normal(be, p[0], how.seed, 2 * slot, how.scale);
+      init_normal(be, p[0], how.seed, 2 * slot, how.scale);
     }
     detail::zero(be, p[2]);
     detail::zero(be, p[3]);
@@ -46,15 +46,15 @@ struct mlp_expert {
 
   template <class T, class B, class S = typename B::memory_space>
   static void backward(const B& be, const std::vector<expert_parameters<T, B>*>& experts, const std::vector<index_type>& offsets,
-                       matrix_view<const T, S> x, matrix_view<T, S> cache, matrix_view<const T, S> dy) {
+                       matrix_view<const T, S> x, matrix_view<T, S> cache, matrix_view<const T, S> dy,
+                       matrix_view<T, S> dx = {}) {
     std::vector<mlp_weights<T, S>> w;
     std::vector<mlp_gradients<T, S>> g;
     for (auto* e : experts) {
       w.push_back(weights(*e));
       g.push_back({(*e)[0].grad(), detail::grad_vector_or_empty((*e)[1]), (*e)[2].grad(), detail::grad_vector_or_empty((*e)[3])});
     }
-    grouped_mlp_backward(be, Act, w, g, offsets, x, mlp_cache<T, S>{cache.row_block(0, x.rows()), cache.row_block(x.rows(), x.rows())}, dy,
-                         matrix_view<T, S>());
+    grouped_mlp_backward(be, Act, w, g, offsets, x, mlp_cache<T, S>{cache.row_block(0, x.rows()), cache.row_block(x.rows(), x.rows())}, dy, dx);
   }
 
  private:

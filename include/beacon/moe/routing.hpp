@@ -8,6 +8,7 @@
 #include <string>
 
 #include "../backend/checks.hpp"
+#include "../core/activation.hpp"
 #include "../core/backend.hpp"
 #include "../core/philox.hpp"
 #include "kernels/row_kernels.hpp"
@@ -63,6 +64,16 @@ struct routing {
   matrix_view<const index_type, space> ids() const { return {id_buffer.view().data(), rows, k}; }
 };
 
+/// Fills a parameter with scale * N(0, 1) drawn from Philox stream (seed, stream_id << 40): the
+/// insertion-time initialisation of experts, keys and projections (same values on every backend).
+template <class T, class B>
+void init_normal(const B& be, parameter<T, B>& p, std::uint64_t seed, std::uint64_t stream_id, double scale) {
+  using space = typename B::memory_space;
+  if (p.size() == 0) return;
+  fill_normal(be, philox_stream{seed, stream_id << 40}, p.value());
+  for_each_element(be, p.rows(), p.cols(), kernels::scaled_copy<T, space>{p.value(), static_cast<T>(scale), p.value()});
+}
+
 namespace detail {
 
 /// probs = softmax(scores) per row; ids / gates = the top-k of it (ties to the lower expert),
@@ -82,15 +93,6 @@ void score_gradient(const B& be, const routing<T, B>& r, matrix_view<const T, ty
   using space = typename B::memory_space;
   for_each_index(be, r.rows, kernels::score_gradient<T, space>{r.scores(), r.probs(), r.ids(), dgates, norm == gate_norm::renormalize_top_k, ds},
                  r.experts + r.k);
-}
-
-/// A parameter filled with scale * N(0, 1) from Philox stream (seed, stream_id << 40).
-template <class T, class B>
-void fill_scaled_normal(const B& be, parameter<T, B>& p, std::uint64_t seed, std::uint64_t stream_id, double scale) {
-  using space = typename B::memory_space;
-  if (p.size() == 0) return;
-  fill_normal(be, philox_stream{seed, stream_id << 40}, p.value());
-  for_each_element(be, p.rows(), p.cols(), kernels::scaled_copy<T, space>{p.value(), static_cast<T>(scale), p.value()});
 }
 
 /// dst = src (any leading dimensions, same shape).

@@ -65,7 +65,7 @@ struct softmax_topk_router {
     void insert(const B& be, size_type slot, matrix_view<const T, space> /*batch*/) {
       gate_.append_rows(be, 1);
       parameter<T, B> row(be, "row", {1, d_model_});
-      detail::fill_scaled_normal(be, row, seed_, 9000 + static_cast<std::uint64_t>(slot),
+      init_normal(be, row, seed_, 9000 + static_cast<std::uint64_t>(slot),
                                  opt_.init_scale > 0 ? opt_.init_scale : 1.0 / std::sqrt(static_cast<double>(d_model_)));
       detail::copy_matrix<T, B>(be, row.value(), gate_.value().row_block(slot, 1));
     }

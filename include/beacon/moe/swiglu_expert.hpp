@@ -27,8 +27,8 @@ struct swiglu_expert {
       detail::copy_into(be, p[0], how.ffn[0], "swiglu_expert::init", "ffn[0] (W_gate)");
       detail::copy_into(be, p[1], how.ffn[1], "swiglu_expert::init", "ffn[1] (W_up)");
     } else {
-      detail::fill_scaled_normal(be, p[0], how.seed, 3 * slot, how.scale);
-      detail::fill_scaled_normal(be, p[1], how.seed, 3 * slot + 1, how.scale);
+      init_normal(be, p[0], how.seed, 3 * slot, how.scale);
+      init_normal(be, p[1], how.seed, 3 * slot + 1, how.scale);
     }
     detail::zero(be, p[2]);  // insertion is a no-op
   }
@@ -43,7 +43,8 @@ struct swiglu_expert {
 
   template <class T, class B, class S = typename B::memory_space>
   static void backward(const B& be, const std::vector<expert_parameters<T, B>*>& experts, const std::vector<index_type>& offsets,
-                       matrix_view<const T, S> x, matrix_view<T, S> cache, matrix_view<const T, S> dy) {
+                       matrix_view<const T, S> x, matrix_view<T, S> cache, matrix_view<const T, S> dy,
+                       matrix_view<T, S> dx = {}) {
     std::vector<swiglu_weights<T, S>> w;
     std::vector<swiglu_gradients<T, S>> g;
     for (auto* e : experts) {
@@ -51,7 +52,7 @@ struct swiglu_expert {
       g.push_back({(*e)[0].grad(), (*e)[1].grad(), (*e)[2].grad()});
     }
     const auto c = slices(cache, x.rows());
-    grouped_swiglu_backward(be, w, g, offsets, x, swiglu_cache<T, S>{c.a, c.b, c.u}, dy, matrix_view<T, S>());
+    grouped_swiglu_backward(be, w, g, offsets, x, swiglu_cache<T, S>{c.a, c.b, c.u}, dy, dx);
   }
 
  private:
