@@ -36,7 +36,7 @@
 #include <beacon/beacon.hpp>
 #include <beacon/diffusion/noising.hpp>
 #include <beacon/diffusion/rounding.hpp>
-#include <beacon/moe/ops/grouped_expert.hpp>
+#include <beacon/moe.hpp>
 #include <beacon/moe/ops/kv_route.hpp>
 #include <beacon/plan.hpp>
 #include <beacon/semantic/reweighted_loss.cuh>
@@ -382,23 +382,39 @@ void BM_cuda_route_softmax_gate(benchmark::State& st) {
 void BM_cuda_route_kv_anchor(benchmark::State& st) {
   const size_type t = st.range(0), h = st.range(1), e = st.range(2), k = st.range(3), r = h / 4;
   const beacon::cuda& be = backend();
-  beacon::device_buffer<float> x(t * h), down(r * h), up(h * r), keys(e * h), z(t * r), v(t * h), scores(t * e), gates(t * k);
-  beacon::device_buffer<index_type> ids(t * k);
+  beacon::device_buffer<float> x(t * h);
   beacon::fill_normal(be, beacon::philox_stream{1, 0}, x.matrix(t, h));
-  beacon::fill_normal(be, beacon::philox_stream{2, 0}, down.matrix(r, h));
-  beacon::fill_normal(be, beacon::philox_stream{3, 0}, up.matrix(h, r));
-  beacon::fill_normal(be, beacon::philox_stream{4, 0}, keys.matrix(e, h));
-  const beacon::moe::kv_route_weights<float, beacon::device_space> weights{beacon::device_matrix<const float>(down.data(), r, h),
-                                                                          beacon::device_matrix<const float>(up.data(), h, r),
-                                                                          beacon::device_matrix<const float>(keys.data(), e, h)};
-  const beacon::moe::kv_route_outputs<float, beacon::device_space> out{z.matrix(t, r), v.matrix(t, h), scores.matrix(t, e), gates.matrix(t, k),
-                                                                      ids.matrix(t, k)};
   const auto xv = beacon::device_matrix<const float>(x.data(), t, h);
   const double flops = 2.0 * double(t) * double(h) * double(r) * 2 + 2.0 * double(t) * double(h) * double(e);
-  const double bytes =
-      4.0 * (double(t * h) + 2.0 * double(h * r) + double(e * h) + 4.0 * double(t * r) + 2.0 * double(t * h) + 2.0 * double(t * e) + 2.0 * double(t * k));
-  measure_gpu(st, bytes, flops, [&] { beacon::moe::kv_route(be, weights, beacon::moe::kv_router_options{}, k, xv, out); });
+  const double bytes = 4.0 * (double(t * h) + 2.0 * double(h * r) + double(e * h) + 4.0 * double(t * r) + 2.0 * double(t * h) +
+                              4.0 * double(t * e) + 2.0 * double(t * k));
+  auto run = [&](auto router_tag) {
+    using R = decltype(router_tag);
+    typename R::template state<float, beacon::cuda> s(be, h, r, h, beacon::moe::kv_router_options{.key = beacon::moe::key_init::random}, 1);
+    for (size_type i = 0; i < e; ++i) s.insert(be, i, {});
+    typename R::template cache<float, beacon::cuda> c;
+    measure_gpu(st, bytes, flops, [&] { s.route(be, xv, c, {}); });
+  };
+  if (k == 1) run(beacon::moe::kv_anchor_router<beacon::moe::top_k<1>>{});
+  else run(beacon::moe::kv_anchor_router<beacon::moe::top_k<2>>{});
   st.SetLabel(residency(bytes));
+}
+
+// The whole adaptor on the GPU: T tokens (one per instance), E SwiGLU experts of width F, top-1
+// (the same case as bench_moe's BM_adaptor_forward on the CPU).
+void BM_cuda_adaptor_forward(benchmark::State& st) {
+  const size_type t = st.range(0), h = st.range(1), f = st.range(2), e = st.range(3);
+  const beacon::cuda& be = backend();
+  using A = beacon::moe::adaptor<float, beacon::moe::kv_anchor_router<beacon::moe::top_k<1>>, beacon::moe::swiglu_expert, beacon::cuda>;
+  A a(be, {.d_model = h, .expert_hidden = f, .router_rank = h / 4});
+  beacon::device_buffer<float> x(t * h), out(t * h);
+  beacon::fill_normal(be, beacon::philox_stream{5, 0}, x.matrix(t, h));
+  const auto xv = beacon::device_matrix<const float>(x.data(), t, h);
+  for (size_type i = 0; i < e; ++i)
+    a.insert_expert(beacon::moe::expert_init<float, beacon::device_space>::random_normal(static_cast<std::uint64_t>(i)), xv.row_block(i * 8, 8));
+  typename A::forward_state state;
+  measure_gpu(st, 4.0 * double(2 * t * h + 3 * e * h * f), 6.0 * double(t) * double(h) * double(f),
+              [&] { a.forward(xv, xv, out.matrix(t, h), state); });
 }
 
 void cuda_routing_grid(benchmark::internal::Benchmark* b) {
@@ -410,6 +426,8 @@ void cuda_routing_grid(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_cuda_route_softmax_gate)->Apply(cuda_routing_grid)->UseManualTime();
 BENCHMARK(BM_cuda_route_kv_anchor)->Apply(cuda_routing_grid)->UseManualTime();
+BENCHMARK(BM_cuda_adaptor_forward)->ArgNames({"T", "H", "F", "E"})->Args({4096, 1024, 1408, 8})->Args({4096, 1024, 1408, 64})
+    ->UseRealTime()->Unit(benchmark::kMillisecond);
 
 void probe_gpu() {
   const beacon::cuda& be = backend();

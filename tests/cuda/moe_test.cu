@@ -1,12 +1,16 @@
-// The LEMoE building blocks (moe/ops/*) on beacon::cuda against the same code on beacon::cpu (the
-// oracle; tests/cpu/moe_grouped_test.cpp ties the CPU path to the Eigen adaptor): dense-layer
-// primitives, KV-anchor routing, dispatch / gather / combine / gate gradients, grouped MLP and
-// SwiGLU experts forward and backward, AdamW, and an adaptor forward run end to end on the GPU.
-// Every scenario is one function template over the backend, run once per backend.
+// The one LEMoE adaptor on beacon::cuda against the same adaptor on beacon::cpu (the oracle;
+// tests/cpu/moe_adaptor_test.cpp ties the CPU adaptor to the Eigen oracle under tests/oracle): every
+// router x expert combination through insertion, training steps (AdamW), forward, backward and
+// checkpoints saved on one backend and loaded on the other; plus the dense-layer primitives and
+// AdamW step the experts are built from. Every scenario is one function template over the backend.
 #include "support.cuh"
 
 #include <beacon/backend/transfer.hpp>
+#include <beacon/io/adaptor_checkpoint.hpp>
 #include <beacon/moe.hpp>
+
+#include <cstdio>
+#include <filesystem>
 
 #include <algorithm>
 #include <utility>
@@ -67,7 +71,7 @@ void check_close(const std::vector<T>& got, const std::vector<T>& want, double a
 // ---- dense-layer primitives ----------------------------------------------------------------------
 
 template <class T, class B>
-std::vector<std::vector<T>> run_dense_layer(const B& be, moe::activation act, size_type rows, size_type cols, bool with_bias) {
+std::vector<std::vector<T>> run_dense_layer(const B& be, beacon::activation act, size_type rows, size_type cols, bool with_bias) {
   const size_type ld = cols + 3;  // z is a padded view: the kernels honour the leading dimension
   auto z = put(be, random_values<T>(rows * ld, 1, T(-3), T(3)));
   auto bias = put(be, with_bias ? random_values<T>(cols, 2) : std::vector<T>{});
@@ -89,7 +93,7 @@ std::vector<std::vector<T>> run_dense_layer(const B& be, moe::activation act, si
 
 template <class T>
 void check_dense_layer() {
-  for (const auto act : {moe::activation::relu, moe::activation::silu, moe::activation::gelu, moe::activation::identity})
+  for (const auto act : {beacon::activation::relu, beacon::activation::silu, beacon::activation::gelu, beacon::activation::identity})
     for (const auto& [rows, cols] : {std::pair<size_type, size_type>{37, 70}, {1, 300}, {300, 1}, {0, 5}}) {
       CAPTURE(static_cast<int>(act));
       CAPTURE(rows);
@@ -101,331 +105,139 @@ void check_dense_layer() {
     }
 }
 
-// ---- KV-anchor routing ---------------------------------------------------------------------------
-
-template <class T>
-struct route_case {
-  size_type batch, d, rank, key_dim, experts, k;
-  moe::kv_router_options opt;
-  std::vector<T> w_down, w_up, keys, e;
-};
+// ---- AdamW step ----------------------------------------------------------------------------------
 
 template <class T, class B>
-std::pair<std::vector<std::vector<T>>, std::vector<index_type>> run_kv_route(const B& be, const route_case<T>& c) {
-  auto w_down = put(be, c.w_down), w_up = put(be, c.w_up), keys = put(be, c.keys), e = put(be, c.e);
-  const size_type chosen = std::min(c.k, c.experts);
-  auto z = beacon::make_buffer<T>(be, c.batch * c.rank), v = beacon::make_buffer<T>(be, c.batch * c.key_dim),
-       scores = beacon::make_buffer<T>(be, c.batch * c.experts), gates = beacon::make_buffer<T>(be, c.batch * chosen);
-  auto ids = beacon::make_buffer<index_type>(be, c.batch * chosen);
-  using space = typename B::memory_space;
-  moe::kv_route(be,
-                moe::kv_route_weights<T, space>{cmat(w_down, c.rank, c.d), cmat(w_up, c.key_dim, c.rank), cmat(keys, c.experts, c.key_dim)},
-                c.opt, c.k, cmat(e, c.batch, c.d),
-                moe::kv_route_outputs<T, space>{mat(z, c.batch, c.rank), mat(v, c.batch, c.key_dim), mat(scores, c.batch, c.experts),
-                                                mat(gates, c.batch, chosen), mat(ids, c.batch, chosen)});
-  return {{get(be, cvec(z)), get(be, cvec(v)), get(be, cvec(scores)), get(be, cvec(gates))}, get(be, cvec(ids))};
-}
-
-template <class T>
-void check_kv_route() {
-  unsigned seed = 10;
-  for (const size_type experts : {1, 8, 64})
-    for (const size_type k : {1, 2})
-      for (const auto score : {moe::score_function::dot, moe::score_function::scaled_dot, moe::score_function::cosine})
-        for (const auto gate : {moe::gate_norm::softmax_all_experts, moe::gate_norm::renormalize_top_k})
-          for (const bool null_route : {false, true}) {
-            CAPTURE(experts);
-            CAPTURE(k);
-            CAPTURE(static_cast<int>(score));
-            CAPTURE(static_cast<int>(gate));
-            CAPTURE(null_route);
-            route_case<T> c{33, 24, 6, 16, experts, k, {}, {}, {}, {}, {}};
-            c.opt.score = score;
-            c.opt.gate = gate;
-            c.w_down = random_values<T>(c.rank * c.d, seed++);
-            c.w_up = random_values<T>(c.key_dim * c.rank, seed++);
-            c.keys = random_values<T>(experts * c.key_dim, seed++, T(-2), T(2));
-            c.e = random_values<T>(c.batch * c.d, seed++, T(-2), T(2));
-            if (null_route) {  // threshold between the rows' best scores, so some rows route and some do not
-              const auto scores = run_kv_route(host_backend(), c).first[2];
-              std::vector<T> best;
-              for (size_type b = 0; b < c.batch; ++b)
-                best.push_back(*std::max_element(scores.begin() + b * experts, scores.begin() + (b + 1) * experts));
-              std::sort(best.begin(), best.end());
-              c.opt.null_route = true;
-              c.opt.null_threshold = 0.5 * (static_cast<double>(best[16]) + static_cast<double>(best[17]));
-            }
-            const auto [want, want_ids] = run_kv_route(host_backend(), c);
-            const auto [got, got_ids] = run_kv_route(device_backend(), c);
-            check_close(got[0], want[0], tol<T>(), tol<T>(), "z");
-            check_close(got[1], want[1], tol<T>(), tol<T>(), "v");
-            check_close(got[2], want[2], tol<T>(), tol<T>(), "scores");
-            CHECK(got_ids == want_ids);
-            check_close(got[3], want[3], tol<T>(), tol<T>(), "gates");
-            if (null_route) {  // the threshold splits the rows: both outcomes occur
-              CHECK(std::count(want_ids.begin(), want_ids.end(), -1) > 0);
-              CHECK(std::count(want_ids.begin(), want_ids.end(), -1) < static_cast<long>(want_ids.size()));
-            }
-          }
-}
-
-// ---- dispatch, gather, combine, gate-weighted gather, gate gradients ------------------------------
-
-template <class T>
-struct dispatch_case {
-  size_type routes, per_route, k, experts, d;
-  T lambda;
-  std::vector<index_type> ids;
-  std::vector<T> gates, x, y_pool, dout;  // y_pool: tokens * k rows, the first `pairs` are the expert outputs
-};
-
-struct dispatch_result {
-  std::vector<index_type> offsets, pair_token, pair_choice, position;
-};
-
-template <class T, class B>
-std::pair<dispatch_result, std::vector<std::vector<T>>> run_dispatch(const B& be, const dispatch_case<T>& c) {
-  using space = typename B::memory_space;
-  const size_type tokens = c.routes * c.per_route, k = c.k, d = c.d;
-  auto ids = put(be, c.ids);
-  auto gates = put(be, c.gates), x = put(be, c.x), y_pool = put(be, c.y_pool), dout = put(be, c.dout);
-  auto offsets = beacon::make_buffer<index_type>(be, c.experts + 1), pair_token = beacon::make_buffer<index_type>(be, tokens * k),
-       pair_choice = beacon::make_buffer<index_type>(be, tokens * k), position = beacon::make_buffer<index_type>(be, tokens * k);
-  const moe::grouped_dispatch<space> dispatch{offsets.view(), pair_token.view(), pair_choice.view(), mat(position, tokens, k)};
-  moe::group_pairs_by_expert(be, cmat(ids, c.routes, k), tokens, c.per_route, c.experts, dispatch);
-  const auto host_offsets = beacon::download(be, cvec(offsets));  // the pipeline's one round trip
-  const size_type pairs = host_offsets.back();
-  auto x_grouped = beacon::make_buffer<T>(be, pairs * d), out = beacon::make_buffer<T>(be, tokens * d),
-       dy_grouped = beacon::make_buffer<T>(be, pairs * d), dgates = beacon::make_buffer<T>(be, c.routes * k);
-  const auto y_grouped = matrix_view<const T, space>(y_pool.view().data(), pairs, d);
-  moe::gather_pairs(be, cmat(x, tokens, d), dispatch, mat(x_grouped, pairs, d));
-  moe::combine_pairs(be, y_grouped, dispatch, cmat(gates, c.routes, k), c.per_route, c.lambda, mat(out, tokens, d));
-  moe::gather_gated_pairs(be, cmat(dout, tokens, d), dispatch, cmat(gates, c.routes, k), c.per_route, c.lambda, mat(dy_grouped, pairs, d));
-  moe::pair_gate_gradients(be, cmat(dout, tokens, d), y_grouped, dispatch, c.per_route, c.lambda, mat(dgates, c.routes, k));
-  return {{host_offsets, get(be, cvec(pair_token)), get(be, cvec(pair_choice)), get(be, cvec(position))},
-          {get(be, cvec(x_grouped)), get(be, cvec(out)), get(be, cvec(dy_grouped)), get(be, cvec(dgates))}};
-}
-
-template <class T>
-void check_dispatch() {
-  unsigned seed = 200;
-  for (const size_type experts : {1, 7, 64})
-    for (const size_type k : {1, 2})
-      for (const size_type per_route : {1, 4}) {
-        CAPTURE(experts);
-        CAPTURE(k);
-        CAPTURE(per_route);
-        dispatch_case<T> c{41, per_route, k, experts, 19, T(0.75), {}, {}, {}, {}, {}};
-        const size_type tokens = c.routes * per_route;
-        // A quarter of the choices null; ids from 16 experts at most (every third), so with 64 experts most get no token.
-        c.ids = random_indices(c.routes * k, static_cast<index_type>(4 * std::min<size_type>(experts, 16)), seed++);
-        for (auto& id : c.ids) id = id % 4 == 0 ? -1 : static_cast<index_type>((3 * (id / 4)) % experts);
-        c.gates = random_values<T>(c.routes * k, seed++, T(0), T(1));
-        c.x = random_values<T>(tokens * c.d, seed++);
-        c.y_pool = random_values<T>(tokens * k * c.d, seed++);
-        c.dout = random_values<T>(tokens * c.d, seed++);
-        const auto [want_d, want] = run_dispatch(host_backend(), c);
-        const auto [got_d, got] = run_dispatch(device_backend(), c);
-        CHECK(got_d.offsets == want_d.offsets);
-        CHECK(got_d.pair_token == want_d.pair_token);
-        CHECK(got_d.pair_choice == want_d.pair_choice);
-        CHECK(got_d.position == want_d.position);
-        CHECK(first_bit_difference(got[0], want[0]) == -1);  // a gather moves bits
-        check_close(got[1], want[1], tol<T>(), tol<T>(), "combine");
-        check_close(got[2], want[2], tol<T>(), tol<T>(), "gate-weighted gather");
-        check_close(got[3], want[3], tol<T>(), tol<T>(), "gate gradients");
-        if (experts == 64) CHECK(std::count(want_d.offsets.begin() + 1, want_d.offsets.end(), want_d.offsets[1]) > 1);  // empty experts
-      }
-}
-
-// ---- grouped experts -----------------------------------------------------------------------------
-
-template <class T>
-struct expert_case {
-  bool swiglu;
-  moe::activation act;
-  size_type d, h;
-  std::vector<index_type> offsets;
-  std::vector<std::vector<T>> weights;  // per expert: w1, b1, w2, b2 (mlp) or gate, up, down (swiglu)
-  std::vector<bool> frozen;             // per expert: no weight gradients
-  std::vector<T> x, dy, grad_init;      // grad_init: the gradient buffers' starting values (they accumulate)
-};
-
-template <class T, class B>
-std::vector<std::vector<T>> run_experts(const B& be, const expert_case<T>& c) {
-  using space = typename B::memory_space;
-  using buffer = decltype(beacon::make_buffer<T>(be, 0));
-  const size_type rows = c.offsets.back(), d = c.d, h = c.h;
-  std::vector<buffer> weights, grads;
-  for (const auto& w : c.weights) {
-    weights.push_back(put(be, w));
-    grads.push_back(put(be, std::vector<T>(c.grad_init.begin(), c.grad_init.begin() + static_cast<std::ptrdiff_t>(w.size()))));
-  }
-  auto x = put(be, c.x), dy = put(be, c.dy);
-  auto y = beacon::make_buffer<T>(be, rows * d), dx = beacon::make_buffer<T>(be, rows * d);
-  std::vector<buffer> cache;
-  for (int i = 0; i < (c.swiglu ? 3 : 2); ++i) cache.push_back(beacon::make_buffer<T>(be, rows * h));
-  const std::size_t experts = c.offsets.size() - 1;
-  if (c.swiglu) {
-    std::vector<moe::swiglu_weights<T, space>> w;
-    std::vector<moe::swiglu_gradients<T, space>> g;
-    for (std::size_t e = 0; e < experts; ++e) {
-      w.push_back({cmat(weights[3 * e], h, d), cmat(weights[3 * e + 1], h, d), cmat(weights[3 * e + 2], d, h)});
-      g.push_back(c.frozen[e] ? moe::swiglu_gradients<T, space>{}
-                              : moe::swiglu_gradients<T, space>{mat(grads[3 * e], h, d), mat(grads[3 * e + 1], h, d), mat(grads[3 * e + 2], d, h)});
-    }
-    const moe::swiglu_cache<T, space> k{mat(cache[0], rows, h), mat(cache[1], rows, h), mat(cache[2], rows, h)};
-    moe::grouped_swiglu_forward(be, w, c.offsets, cmat(x, rows, d), k, mat(y, rows, d));
-    moe::grouped_swiglu_backward(be, w, g, c.offsets, cmat(x, rows, d), k, cmat(dy, rows, d), mat(dx, rows, d));
-  } else {
-    std::vector<moe::mlp_weights<T, space>> w;
-    std::vector<moe::mlp_gradients<T, space>> g;
-    for (std::size_t e = 0; e < experts; ++e) {
-      w.push_back({cmat(weights[4 * e], h, d), cvec(weights[4 * e + 1]), cmat(weights[4 * e + 2], d, h), cvec(weights[4 * e + 3])});
-      g.push_back(c.frozen[e] ? moe::mlp_gradients<T, space>{}
-                              : moe::mlp_gradients<T, space>{mat(grads[4 * e], h, d), grads[4 * e + 1].view(), mat(grads[4 * e + 2], d, h),
-                                                             grads[4 * e + 3].view()});
-    }
-    const moe::mlp_cache<T, space> k{mat(cache[0], rows, h), mat(cache[1], rows, h)};
-    moe::grouped_mlp_forward(be, c.act, w, c.offsets, cmat(x, rows, d), k, mat(y, rows, d));
-    moe::grouped_mlp_backward(be, c.act, w, g, c.offsets, cmat(x, rows, d), k, cmat(dy, rows, d), mat(dx, rows, d));
-  }
-  std::vector<std::vector<T>> out = {get(be, cvec(y)), get(be, cvec(dx))};
-  for (const auto& b : cache) out.push_back(get(be, cvec(b)));
-  for (const auto& g : grads) out.push_back(get(be, cvec(g)));
-  return out;
-}
-
-template <class T>
-void check_experts() {
-  unsigned seed = 400;
-  const std::vector<std::vector<index_type>> layouts = {{0, 13}, {0, 0, 5, 5, 17, 18}, {}};
-  for (const bool swiglu : {false, true})
-    for (const auto act : {moe::activation::relu, moe::activation::silu, moe::activation::gelu})
-      for (std::size_t layout = 0; layout < layouts.size(); ++layout) {
-        if (swiglu && act != moe::activation::silu) continue;
-        CAPTURE(swiglu);
-        CAPTURE(static_cast<int>(act));
-        CAPTURE(layout);
-        expert_case<T> c{swiglu, act, 12, 20, layouts[layout], {}, {}, {}, {}, {}};
-        if (c.offsets.empty()) {  // 64 experts, a third of them without tokens
-          c.offsets.push_back(0);
-          for (index_type e = 0; e < 64; ++e) c.offsets.push_back(c.offsets.back() + (e % 3 == 1 ? 0 : 1 + e % 4));
-        }
-        const std::size_t experts = c.offsets.size() - 1;
-        const size_type rows = c.offsets.back(), d = c.d, h = c.h;
-        for (std::size_t e = 0; e < experts; ++e) {
-          const std::vector<size_type> sizes = swiglu ? std::vector<size_type>{h * d, h * d, d * h} : std::vector<size_type>{h * d, h, d * h, d};
-          for (const size_type n : sizes) c.weights.push_back(random_values<T>(n, seed++, T(-0.5), T(0.5)));
-          c.frozen.push_back(e % 5 == 2);
-        }
-        c.x = random_values<T>(rows * d, seed++);
-        c.dy = random_values<T>(rows * d, seed++);
-        c.grad_init = random_values<T>(h * d, seed++);
-        const auto want = run_experts(host_backend(), c);
-        const auto got = run_experts(device_backend(), c);
-        REQUIRE(got.size() == want.size());
-        for (std::size_t i = 0; i < want.size(); ++i) {
-          CAPTURE(i);  // 0: y, 1: dx, then the cache, then every expert's gradients in order
-          check_close(got[i], want[i], 10 * tol<T>(), 10 * tol<T>(), "experts");
-        }
-        // Frozen experts' gradient buffers are untouched on both backends.
-        const std::size_t per = swiglu ? 3 : 4, first_grad = want.size() - c.weights.size();
-        for (std::size_t e = 0; e < experts; ++e)
-          if (c.frozen[e])
-            for (std::size_t t = 0; t < per; ++t) {
-              const auto& g = got[first_grad + per * e + t];
-              CHECK(std::equal(g.begin(), g.end(), c.grad_init.begin()));
-            }
-      }
-}
-
-// ---- AdamW ---------------------------------------------------------------------------------------
-
-template <class T, class B>
-std::vector<std::vector<T>> run_adamw(const B& be, const std::vector<T>& value0, const std::vector<T>& grad, bool frozen) {
-  auto value = put(be, value0), g = put(be, grad), m = put(be, std::vector<T>(value0.size(), T(0))), v = put(be, std::vector<T>(value0.size(), T(0)));
-  moe::adamw opt;
-  opt.lr = 1e-2;
-  for (int step = 0; step < 3; ++step) {
+std::vector<std::vector<T>> run_adamw(const B& be, size_type n) {
+  auto value = put(be, random_values<T>(n, 11)), grad = put(be, random_values<T>(n, 12)), m = put(be, random_values<T>(n, 13, T(0), T(1))),
+       v = put(be, random_values<T>(n, 14, T(0), T(1)));
+  beacon::adamw opt;
+  opt.lr = 0.01;
+  for (int s = 0; s < 3; ++s) {
     opt.next_step();
-    moe::adamw_update(be, opt, moe::adamw_views<T, typename B::memory_space>{value.view(), cvec(g), m.view(), v.view(), frozen});
+    beacon::adamw_step(be, opt.coefficients(), value.view(), cvec(grad), m.view(), v.view());
   }
   return {get(be, cvec(value)), get(be, cvec(m)), get(be, cvec(v))};
 }
 
+// ---- the adaptor on both backends ----------------------------------------------------------------
+
 template <class T>
-void check_adamw() {
-  const auto value = random_values<T>(1031, 1), grad = random_values<T>(1031, 2, T(-0.1), T(0.1));
-  const auto want = run_adamw(host_backend(), value, grad, false);
-  const auto got = run_adamw(device_backend(), value, grad, false);
-  for (std::size_t i = 0; i < want.size(); ++i) check_close(got[i], want[i], 1e-12, std::is_same_v<T, float> ? 1e-6 : 1e-12, "adamw");
-  CHECK(first_bit_difference(got[0], value) != -1);  // it moved
-  const auto frozen = run_adamw(device_backend(), value, grad, true);
-  CHECK(first_bit_difference(frozen[0], value) == -1);  // frozen: the same bytes
-}
+struct scenario {
+  size_type d = 6, hidden = 5, batch = 3, length = 2;
+  std::vector<std::vector<T>> e, x, target;  // per editing step
+  std::vector<T> probe_e, probe_x, probe_dout;
+};
 
-// ---- an adaptor forward, end to end on the backend -----------------------------------------------
-
-template <class T, class B, class Adaptor>
-std::vector<T> run_adaptor_forward(const B& be, const Adaptor& a, const std::vector<T>& e_host, const std::vector<T>& x_host, size_type batch,
-                                   size_type length) {
-  using space = typename B::memory_space;
-  using router = typename Adaptor::router_type;
-  const auto& cfg = a.settings();
-  const auto& rs = a.router();
-  const size_type d = cfg.d_model, h = cfg.expert_hidden, experts = a.experts(), tokens = batch * length;
-  const size_type k = std::min(router::k, experts), rank = rs.rank, key_dim = rs.key_dim;
-  auto w_down = put(be, rs.shared.down.value), w_up = put(be, rs.shared.up.value), keys = put(be, moe::stacked_keys<T>(rs));
-  auto e = put(be, e_host), x = put(be, x_host);
-  auto z = beacon::make_buffer<T>(be, batch * rank), v = beacon::make_buffer<T>(be, batch * key_dim), scores = beacon::make_buffer<T>(be, batch * experts),
-       gates = beacon::make_buffer<T>(be, batch * k);
-  auto ids = beacon::make_buffer<index_type>(be, batch * k);
-  moe::kv_route(be, moe::kv_route_weights<T, space>{cmat(w_down, rank, d), cmat(w_up, key_dim, rank), cmat(keys, experts, key_dim)}, rs.opt,
-                router::k, cmat(e, batch, d),
-                moe::kv_route_outputs<T, space>{mat(z, batch, rank), mat(v, batch, key_dim), mat(scores, batch, experts), mat(gates, batch, k),
-                                                mat(ids, batch, k)});
-  auto offsets = beacon::make_buffer<index_type>(be, experts + 1), pair_token = beacon::make_buffer<index_type>(be, tokens * k),
-       pair_choice = beacon::make_buffer<index_type>(be, tokens * k), position = beacon::make_buffer<index_type>(be, tokens * k);
-  const moe::grouped_dispatch<space> dispatch{offsets.view(), pair_token.view(), pair_choice.view(), mat(position, tokens, k)};
-  moe::group_pairs_by_expert(be, cmat(ids, batch, k), tokens, length, experts, dispatch);
-  const auto host_offsets = beacon::download(be, cvec(offsets));
-  const size_type pairs = host_offsets.back();
-  auto xg = beacon::make_buffer<T>(be, pairs * d), yg = beacon::make_buffer<T>(be, pairs * d), out = beacon::make_buffer<T>(be, tokens * d);
-  auto ca = beacon::make_buffer<T>(be, pairs * h), cb = beacon::make_buffer<T>(be, pairs * h), cu = beacon::make_buffer<T>(be, pairs * h);
-  moe::gather_pairs(be, cmat(x, tokens, d), dispatch, mat(xg, pairs, d));
-  using buffer = decltype(beacon::make_buffer<T>(be, 0));
-  std::vector<buffer> weights;
-  std::vector<moe::swiglu_weights<T, space>> w;
-  for (size_type i = 0; i < experts; ++i)
-    for (const auto* p : a.expert(i).params()) weights.push_back(put(be, p->value));
-  for (size_type i = 0; i < experts; ++i)
-    w.push_back({cmat(weights[static_cast<std::size_t>(3 * i)], h, d), cmat(weights[static_cast<std::size_t>(3 * i + 1)], h, d),
-                 cmat(weights[static_cast<std::size_t>(3 * i + 2)], d, h)});
-  moe::grouped_swiglu_forward(be, w, host_offsets, cmat(xg, pairs, d), moe::swiglu_cache<T, space>{mat(ca, pairs, h), mat(cb, pairs, h), mat(cu, pairs, h)},
-                              mat(yg, pairs, d));
-  moe::combine_pairs(be, cmat(yg, pairs, d), dispatch, cmat(gates, batch, k), length, static_cast<T>(cfg.lambda), mat(out, tokens, d));
-  return get(be, cvec(out));
-}
-
-template <class T, class Router>
-void check_adaptor_forward() {
-  using A = moe::adaptor<T, Router, moe::swiglu_expert>;
-  const size_type d = 16, batch = 12, length = 3;
-  A a(beacon::cpu{1}, {.d_model = d, .expert_hidden = 24, .router_rank = 4, .lambda = 0.9, .seed = 5});
-  for (int i = 0; i < 6; ++i) {
-    const auto batch_e = random_values<T>(4 * d, 60 + static_cast<unsigned>(i), T(-2), T(2));
-    a.insert_expert(moe::expert_init<T>::random_normal(static_cast<std::uint64_t>(i), 0.3), hmat(batch_e, 4, d));
+template <class T>
+scenario<T> make_scenario(size_type length) {
+  scenario<T> s;
+  s.length = length;
+  for (int step = 0; step < 3; ++step) {
+    auto e = random_values<T>(s.batch * s.d, 100 + step);
+    for (auto& v : e) v += T(step);
+    s.e.push_back(e);
+    s.x.push_back(random_values<T>(s.batch * length * s.d, 200 + step));
+    s.target.push_back(random_values<T>(s.batch * length * s.d, 300 + step));
   }
-  unsigned seed = 90;
-  for (auto* p : a.parameters())
-    if (p->name.find(".down") != std::string::npos) p->value = random_values<T>(p->size(), seed++, T(-0.3), T(0.3));
-  const auto e = random_values<T>(batch * d, 7, T(-2), T(2)), x = random_values<T>(batch * length * d, 8);
-  std::vector<T> want(x.size());
-  a.forward(hmat(x, batch * length, d), hmat(e, batch, d), hmat(want, batch * length, d));
-  const auto got = run_adaptor_forward(device_backend(), a, e, x, batch, length);
-  check_close(got, want, 10 * tol<T>(), 10 * tol<T>(), "adaptor forward");
-  CHECK(std::any_of(want.begin(), want.end(), [](T v) { return v != T(0); }));
+  s.probe_e = random_values<T>(4 * s.d, 7);
+  for (auto& v : s.probe_e) v += T(1);
+  s.probe_x = random_values<T>(4 * length * s.d, 8);
+  s.probe_dout = random_values<T>(4 * length * s.d, 9);
+  return s;
+}
+
+struct adaptor_run {
+  std::vector<std::vector<double>> values, grads;  ///< every parameter after training, and its gradient at the probe
+  std::vector<double> out;                         ///< the probe's forward output
+  std::vector<index_type> top1;
+};
+
+template <class V>
+std::vector<double> as_double(const V& v) {
+  return std::vector<double>(v.begin(), v.end());
+}
+
+/// Three editing steps (insert, three AdamW steps each with forced or by-score routing), then a
+/// forward and backward of the probe rows, on backend `be`.
+template <class A, class B, class T>
+adaptor_run run_adaptor(const B& be, A& a, const scenario<T>& s, bool forced) {
+  using space = typename B::memory_space;
+  beacon::adamw opt;
+  opt.lr = 0.05;
+  const size_type tokens = s.batch * s.length;
+  for (int step = 0; step < 3; ++step) {
+    auto e = put(be, s.e[static_cast<std::size_t>(step)]), x = put(be, s.x[static_cast<std::size_t>(step)]),
+         target = put(be, s.target[static_cast<std::size_t>(step)]);
+    a.insert_expert(moe::expert_init<T, space>::random_normal(static_cast<std::uint64_t>(step), 0.3), cmat(e, s.batch, s.d));
+    const typename A::loss_function loss = [&](matrix_view<const T, space> out, matrix_view<T, space> dout) {
+      beacon::axpby(be, T(1), out, T(-1), cmat(target, tokens, s.d), dout);
+      return 0.0;
+    };
+    for (int it = 0; it < 3; ++it) a.train_step(cmat(x, tokens, s.d), cmat(e, s.batch, s.d), loss, opt, forced ? step : -1);
+  }
+  adaptor_run r;
+  auto e = put(be, s.probe_e), x = put(be, s.probe_x), dout = put(be, s.probe_dout);
+  auto out = beacon::make_buffer<T>(be, 4 * s.length * s.d);
+  typename A::forward_state st;
+  a.zero_grad();
+  a.forward(cmat(x, 4 * s.length, s.d), cmat(e, 4, s.d), mat(out, 4 * s.length, s.d), st);
+  a.backward(st, cmat(dout, 4 * s.length, s.d));
+  r.out = as_double(get(be, cmat(out, 4 * s.length, s.d)));
+  for (auto* p : a.parameters()) {
+    r.values.push_back(as_double(get(be, p->value_vector())));
+    r.grads.push_back(p->trainable() ? as_double(get(be, matrix_view<const T, space>(p->grad()))) : std::vector<double>{});
+  }
+  r.top1 = a.route_top1(cmat(e, 4, s.d));
+  return r;
+}
+
+template <class Router, class Expert, class T>
+void check_adaptor(const char* label, const typename Router::options& ro, size_type length, bool forced) {
+  CAPTURE(label);
+  using AC = moe::adaptor<T, Router, Expert, beacon::cpu>;
+  using AG = moe::adaptor<T, Router, Expert, beacon::cuda>;
+  const auto s = make_scenario<T>(length);
+  typename AC::config cc{.d_model = s.d, .expert_hidden = s.hidden, .router_rank = 3, .key_dim = 4, .lambda = 0.7, .router = ro, .seed = 11};
+  typename AG::config cg{.d_model = s.d, .expert_hidden = s.hidden, .router_rank = 3, .key_dim = 4, .lambda = 0.7, .router = ro, .seed = 11};
+  AC c(host_backend(), cc);
+  AG g(device_backend(), cg);
+  const auto want = run_adaptor(host_backend(), c, s, forced);
+  const auto got = run_adaptor(device_backend(), g, s, forced);
+  const double t = 200 * tol<T>();  // three training steps of rounding differences (fused multiply-adds, cuBLAS order)
+  check_close(got.out, want.out, t, t, "probe forward");
+  CHECK(std::any_of(want.out.begin(), want.out.end(), [](double v) { return v != 0; }));
+  REQUIRE(got.values.size() == want.values.size());
+  for (std::size_t i = 0; i < want.values.size(); ++i) {
+    check_close(got.values[i], want.values[i], t, t, "parameter values after training");
+    check_close(got.grads[i], want.grads[i], t, t, "gradients at the probe");
+  }
+  CHECK(got.top1 == want.top1);
+
+  // One layout: a checkpoint saved from either backend loads on the other with the same outputs.
+  const auto dir = std::filesystem::temp_directory_path();
+  const std::string from_gpu = (dir / "beacon-cuda-ckpt-g.safetensors").string(), from_cpu = (dir / "beacon-cuda-ckpt-c.safetensors").string();
+  beacon::io::save_adaptor(g, from_gpu);
+  beacon::io::save_adaptor(c, from_cpu);
+  const AC on_cpu = beacon::io::load_adaptor<AC>(host_backend(), from_gpu);
+  const AG on_gpu = beacon::io::load_adaptor<AG>(device_backend(), from_cpu);
+  const auto pc = on_cpu.parameters();
+  const auto pg = g.parameters();
+  REQUIRE(pc.size() == pg.size());
+  for (std::size_t i = 0; i < pc.size(); ++i) {
+    CHECK(pc[i]->frozen_rows() == pg[i]->frozen_rows());
+    CHECK(as_double(get(host_backend(), pc[i]->value_vector())) == as_double(get(device_backend(), pg[i]->value_vector())));
+  }
+  CHECK(on_gpu.experts() == c.experts());
+  std::remove(from_gpu.c_str());
+  std::remove(from_cpu.c_str());
+}
+
+template <class Router, class T>
+void check_every_expert(const char* label, const typename Router::options& ro, size_type length, bool forced) {
+  check_adaptor<Router, moe::swiglu_expert, T>(label, ro, length, forced);
+  check_adaptor<Router, moe::mlp_expert<beacon::activation::gelu>, T>(label, ro, length, forced);
+  check_adaptor<Router, moe::lora_expert<3, beacon::activation::relu>, T>(label, ro, length, forced);
 }
 
 }  // namespace
@@ -435,40 +247,56 @@ TEST_CASE("moe on CUDA: bias + activation, activation backward, gated activation
   check_dense_layer<double>();
 }
 
-TEST_CASE("moe on CUDA: KV-anchor routing (GEMMs + fused softmax top-k + null route) agrees with the CPU") {
-  check_kv_route<float>();
-  check_kv_route<double>();
+TEST_CASE("moe on CUDA: AdamW steps agree with the CPU") {
+  for (size_type n : {1, 1000, 100003}) {
+    const auto want = run_adamw<double>(host_backend(), n);
+    const auto got = run_adamw<double>(device_backend(), n);
+    for (std::size_t i = 0; i < want.size(); ++i) check_close(got[i], want[i], 1e-14, 1e-14, "adamw");
+  }
 }
 
-TEST_CASE("moe on CUDA: dispatch arrays are identical to the CPU's, gather, combine and gate gradients agree") {
-  check_dispatch<float>();
-  check_dispatch<double>();
+TEST_CASE("moe on CUDA: the KV-anchor adaptor (paper defaults, per-expert cosine, scaled renormalised with null route) agrees with the CPU") {
+  check_every_expert<moe::kv_anchor_router<moe::top_k<1>>, float>("kv<1> paper", {}, 2, false);
+  check_every_expert<moe::kv_anchor_router<moe::top_k<2>>, double>("kv<2> paper forced", {}, 2, true);
+  moe::kv_router_options o;
+  o.projection = moe::projection_mode::per_expert_frozen;
+  o.score = moe::score_function::cosine;
+  check_adaptor<moe::kv_anchor_router<moe::top_k<2>>, moe::swiglu_expert, double>("per-expert cosine", o, 2, false);
+  o.projection = moe::projection_mode::shared_retrained;
+  o.score = moe::score_function::scaled_dot;
+  o.gate = moe::gate_norm::renormalize_top_k;
+  o.null_route = true;
+  o.null_threshold = -1.0;
+  check_adaptor<moe::kv_anchor_router<moe::top_k<2>>, moe::mlp_expert<beacon::activation::silu>, double>("scaled renormalised null", o, 1, false);
 }
 
-TEST_CASE("moe on CUDA: grouped MLP and SwiGLU experts forward and backward agree with the CPU (empty and frozen experts)") {
-  check_experts<float>();
-  check_experts<double>();
+TEST_CASE("moe on CUDA: the softmax top-k adaptor (noise, load balancing) agrees with the CPU") {
+  moe::softmax_router_options o;
+  check_every_expert<moe::softmax_topk_router<moe::top_k<1>>, float>("softmax<1>", o, 1, false);
+  o.noise_std = 0.3;
+  o.load_balance_weight = 0.05;
+  check_every_expert<moe::softmax_topk_router<moe::top_k<2>>, double>("softmax<2> noisy balanced", o, 1, false);
 }
 
-TEST_CASE("moe on CUDA: AdamW agrees with the CPU and leaves frozen parameters' bytes alone") {
-  check_adamw<float>();
-  check_adamw<double>();
-}
-
-TEST_CASE("moe on CUDA: route, dispatch, grouped SwiGLU experts and combine reproduce adaptor::forward") {
-  check_adaptor_forward<float, moe::kv_anchor_router<moe::top_k<1>>>();
-  check_adaptor_forward<double, moe::kv_anchor_router<moe::top_k<2>>>();
+TEST_CASE("moe on CUDA: the per-instance anchor adaptor agrees with the CPU") {
+  moe::instance_anchor_options o;
+  o.threshold = 0.2;
+  check_every_expert<moe::instance_anchor_router<moe::top_k<1>>, float>("instance<1>", o, 2, true);
+  check_every_expert<moe::instance_anchor_router<moe::top_k<2>>, double>("instance<2>", o, 2, false);
 }
 
 TEST_CASE("moe on CUDA: shape errors are the CPU backend's") {
   const beacon::cuda& be = device_backend();
   beacon::device_buffer<float> z(12), a(12), bias(5);
   std::vector<float> hz(12), ha(12), hbias(5);
-  CHECK(error_of([&] { beacon::bias_activation(be, moe::activation::relu, dvec(std::as_const(bias)), dmat(z, 3, 4), dmat(a, 3, 4)); }) ==
-        error_of([&] { beacon::bias_activation(host_backend(), moe::activation::relu, hvec(std::as_const(hbias)), hmat(hz, 3, 4), hmat(ha, 3, 4)); }));
-  beacon::device_buffer<index_type> ids(6), keys(5);
-  std::vector<index_type> hids(6), hkeys(5);
-  const auto cuda_error = error_of([&] { beacon::dispatch_keys(be, dmat(std::as_const(ids), 3, 2), 3, 1, 4, dvec(keys)); });
-  CHECK(cuda_error.find("argument 'keys' expected size (tokens * ids.cols) = 6, got 5") != std::string::npos);
-  CHECK(cuda_error == error_of([&] { beacon::dispatch_keys(host_backend(), hmat(std::as_const(hids), 3, 2), 3, 1, 4, hvec(hkeys)); }));
+  CHECK(error_of([&] { beacon::bias_activation(be, beacon::activation::relu, dvec(std::as_const(bias)), dmat(z, 3, 4), dmat(a, 3, 4)); }) ==
+        error_of([&] { beacon::bias_activation(host_backend(), beacon::activation::relu, hvec(std::as_const(hbias)), hmat(hz, 3, 4), hmat(ha, 3, 4)); }));
+  using AG = moe::adaptor<float, moe::kv_anchor_router<moe::top_k<1>>, moe::swiglu_expert, beacon::cuda>;
+  using AC = moe::adaptor<float, moe::kv_anchor_router<moe::top_k<1>>, moe::swiglu_expert, beacon::cpu>;
+  AG g(be, {.d_model = 4, .expert_hidden = 3});
+  AC c(host_backend(), {.d_model = 4, .expert_hidden = 3});
+  beacon::device_buffer<float> x(20), out(20);
+  std::vector<float> hx(20), hout(20);
+  CHECK(error_of([&] { g.forward(dmat(std::as_const(x), 5, 4), dmat(std::as_const(x), 5, 4), dmat(out, 5, 4)); }) ==
+        error_of([&] { c.forward(hmat(std::as_const(hx), 5, 4), hmat(std::as_const(hx), 5, 4), hmat(hout, 5, 4)); }));
 }

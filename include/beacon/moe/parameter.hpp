@@ -57,7 +57,11 @@ class parameter {
   void freeze_rows(size_type n) {
     if (n < 0 || n > rows()) beacon::detail::fail("moe::parameter::freeze_rows", "n", beacon::detail::concat("in [0, ", rows(), "]"), n);
     frozen_rows_ = std::max(frozen_rows_, n);
-    if (frozen()) grad_ = m_ = v_ = buffer();
+    if (frozen()) {
+      grad_ = buffer();
+      m_ = buffer();
+      v_ = buffer();
+    }
   }
   void freeze() { freeze_rows(rows()); }
 
