@@ -3,7 +3,9 @@
 # Used by `make`, `make test`, `make bench` and `.ci/run`; safe to run repeatedly.
 set -euo pipefail
 
-packages=(cmake make g++ pkg-config libeigen3-dev doctest-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev)
+packages=(cmake make g++ pkg-config libeigen3-dev doctest-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev
+          # the independent cross-checks of the test suite (tests/reference): PyTorch, scikit-learn, numpy
+          python3 python3-numpy python3-torch python3-sklearn)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The include graph of design.md runs one way:
+#   core <- backend/{cpu,cuda} <- moe, plan, semantic, diffusion <- io <- edit <- examples, CLI
+# and a detail:: name is used only inside its own folder. Fails (exit 1) listing every violation.
+set -euo pipefail
+root="$(realpath "${1:?usage: check_layering.sh <include dir>}")/beacon"
+status=0
+report() { echo "layering: $*"; status=1; }
+# Known exceptions, each with its reason; the list only shrinks. The semantic module's fused
+# cross-entropy and vector kernels are still written per backend (a CPU overload taking
+# `const cpu&` and its CUDA twin), so those files include their concrete backend until they move
+# under semantic/kernels/ with a generic fallback (the backend-contract issue).
+allowed_concrete=(semantic/vectors.hpp semantic/reweighted_loss.hpp semantic/reweighted_loss.cuh)
+is_allowed() {
+  local rel="${1#"$root"/}" a
+  for a in "${allowed_concrete[@]}"; do [ "$rel" = "$a" ] && return 0; done
+  return 1
+}
+
+rank() {  # the layer of a folder under include/beacon
+  case "$1" in
+    core) echo 0 ;; backend) echo 1 ;; moe|plan|semantic|diffusion) echo 2 ;; io) echo 3 ;; edit) echo 4 ;; *) echo 5 ;;
+  esac
+}
+folder_of() {  # include/beacon/<folder>/... -> folder; top-level umbrella headers -> "umbrella"
+  local rel="${1#"$root"/}"
+  case "$rel" in */*) echo "${rel%%/*}" ;; *) echo umbrella ;; esac
+}
+
+while IFS= read -r file; do
+  from=$(folder_of "$file")
+  [ "$from" = umbrella ] && continue
+  while IFS= read -r inc; do
+    target=$(realpath -m "$(dirname "$file")/$inc")
+    case "$target" in "$root"/*) ;; *) continue ;; esac
+    to=$(folder_of "$target")
+    [ "$to" = umbrella ] && { report "$file includes the umbrella $inc"; continue; }
+    if [ "$(rank "$to")" -gt "$(rank "$from")" ]; then report "$file ($from) includes $inc ($to): an arrow back up"; fi
+    if [ "$(rank "$to")" -eq 2 ] && [ "$(rank "$from")" -eq 2 ] && [ "$to" != "$from" ]; then
+      report "$file ($from) includes another module's header $inc ($to)"
+    fi
+    if [ "$from" != backend ] && [ "$to" = backend ] && echo "$inc" | grep -Eq '/(cpu|cuda)(/|\.)' && ! is_allowed "$file"; then
+      report "$file ($from) includes a concrete backend: $inc (take the backend as a template parameter)"
+    fi
+  done < <(grep -oE '^#include "[^"]+"' "$file" | sed -E 's/#include "([^"]+)"/\1/')
+done < <(find "$root" -type f \( -name '*.hpp' -o -name '*.cuh' \))
+
+# detail:: names of another folder: a qualified beacon::<ns>::detail:: or <ns>::detail:: call
+while IFS= read -r file; do
+  from=$(folder_of "$file")
+  for ns in moe plan semantic diffusion io; do
+    [ "$from" = "$ns" ] && continue
+    if grep -nE "(^|[^a-z_])${ns}::detail::" "$file" >/dev/null; then report "$file ($from) uses ${ns}::detail:: $(grep -nE "(^|[^a-z_])${ns}::detail::" "$file" | head -1)"; fi
+  done
+done < <(find "$root" -type f \( -name '*.hpp' -o -name '*.cuh' \))
+
+[ $status -eq 0 ] && echo "layering: the include graph runs one way; no detail:: name crosses a folder (known exceptions: ${allowed_concrete[*]})"
+exit $status
