@@ -37,7 +37,6 @@
 #include <beacon/diffusion/noising.hpp>
 #include <beacon/diffusion/rounding.hpp>
 #include <beacon/moe.hpp>
-#include <beacon/moe/ops/kv_route.hpp>
 #include <beacon/plan.hpp>
 #include <beacon/semantic/reweighted_loss.cuh>
 

@@ -36,6 +36,11 @@ using kv_adaptor = moe::adaptor<float, moe::kv_anchor_router<moe::top_k<1>>, ffn
 using gate_adaptor = moe::adaptor<float, moe::softmax_topk_router<moe::top_k<1>>, ffn_t, cpu>;
 using instance_adaptor = moe::adaptor<float, moe::instance_anchor_router<moe::top_k<1>>, ffn_t, cpu>;
 
+/// The backend every step of the benchmark runs on: all hardware threads unless --threads says
+/// otherwise (results are bit-identical run to run for a fixed thread count).
+int compute_threads = cpu::default_threads();
+cpu compute() { return cpu{compute_threads}; }
+
 /// The host model's weights as Eigen matrices (values, and gradients of trainable ones).
 auto values_of(const hparam& p) { return as_eigen(p.value()); }
 auto grads_of(hparam& p) { return as_eigen(p.grad()); }
@@ -43,10 +48,10 @@ auto grads_of(hparam& p) { return as_eigen(p.grad()); }
 void adamw_step_all(beacon::adamw& opt, const std::vector<hparam*>& params) {
   opt.next_step();
   const auto c = opt.coefficients();
-  for (auto* p : params) p->adamw_update(cpu{1}, c);
+  for (auto* p : params) p->adamw_update(compute(), c);
 }
 void zero_grads(const std::vector<hparam*>& params) {
-  for (auto* p : params) p->zero_grad(cpu{1});
+  for (auto* p : params) p->zero_grad(compute());
 }
 std::vector<hparam*> params_of(ffn_state& f) {
   std::vector<hparam*> p;
@@ -69,6 +74,7 @@ struct args {
   double anchor_threshold = 0.6;  // instance anchors: the sweep in docs/edit_bench.md (Loc >= 0.95 on both data sets)
   std::string loss = "ce";        // ce | semantic (semantic re-weighted CE + filtering by d0)
   double filter_fraction = 0.1;   // --loss semantic: drop this share of edits with the largest d0 (PERCENTILE)
+  int threads = 0;                // 0 = all hardware threads
   bool quiet = false;
 };
 
@@ -139,7 +145,7 @@ mat pool(const host_model& h, const token_lists& toks, const std::vector<int>& i
       mask(b, static_cast<size_type>(l)) = 1;
     }
   }
-  masked_mean_pool(cpu{1}, as_view(std::as_const(tok)), as_view(std::as_const(mask)), as_view(out));
+  masked_mean_pool(compute(), as_view(std::as_const(tok)), as_view(std::as_const(mask)), as_view(out));
   return out;
 }
 
@@ -149,13 +155,13 @@ mat ffn_forward(const ffn_state& f, const mat& x, mat* keep = nullptr) {
   mat local, y(x.rows(), x.cols());
   mat& cache = keep ? *keep : local;
   cache.resize(ffn_t::cached * x.rows(), f[0].rows());
-  ffn_t::forward<float, cpu>(cpu{1}, {&f}, {0, static_cast<index_type>(x.rows())}, as_view(x), as_view(cache), as_view(y));
+  ffn_t::forward<float, cpu>(compute(), {&f}, {0, static_cast<index_type>(x.rows())}, as_view(x), as_view(cache), as_view(y));
   return y;
 }
 /// Accumulates the trainable FFN gradients from dy; dx (if given) receives dL/dx.
 void ffn_backward(ffn_state& f, const mat& x, mat& cache, const mat& dy, mat* dx = nullptr) {
   if (dx) dx->resize(x.rows(), x.cols());
-  ffn_t::backward<float, cpu>(cpu{1}, {&f}, {0, static_cast<index_type>(x.rows())}, as_view(x), as_view(cache), as_view(dy),
+  ffn_t::backward<float, cpu>(compute(), {&f}, {0, static_cast<index_type>(x.rows())}, as_view(x), as_view(cache), as_view(dy),
                               dx ? as_view(*dx) : matrix_view<float>());
 }
 
@@ -288,7 +294,7 @@ double semantic_loss(const host_model& h, const mat& H, const std::vector<int>& 
   const mat mask = mat::Ones(n, 1);
   mat grad = dH ? mat(n, answers) : mat(0, answers);
   const auto table = host_matrix(h.wout.value().data(), answers, h.d);
-  const auto res = semantic::semantic_cross_entropy(cpu{1}, as_view(logits), host_vector(static_cast<const index_type*>(targets.data()), n),
+  const auto res = semantic::semantic_cross_entropy(compute(), as_view(logits), host_vector(static_cast<const index_type*>(targets.data()), n),
                                                     as_view(mask), table, semantic::reweight_options{}, as_view(grad));
   if (dH) dH->noalias() = grad * W;
   if (distance) *distance = res.distance;
@@ -341,7 +347,7 @@ std::vector<int> targets(const bench& B, const std::vector<int>& idx) {
 run_result run_ft(const bench& B, const std::vector<std::vector<int>>& batches, progress& bar, const std::string& label) {
   run_result r;
   // A trainable copy of the frozen host FFN (fresh AdamW moments).
-  ffn_state f = ffn_t::make<float, cpu>(cpu{1}, {B.h->d, B.h->ffn[0].rows()}, "ffn0.");
+  ffn_state f = ffn_t::make<float, cpu>(compute(), {B.h->d, B.h->ffn[0].rows()}, "ffn0.");
   for (std::size_t i = 0; i < f.size(); ++i) as_eigen(f[i].value()) = values_of(B.h->ffn[i]);
   const auto t0 = clock_type::now();
   for (std::size_t s = 0; s < batches.size(); ++s) {
@@ -473,6 +479,7 @@ std::pair<double, double> mean_std(const std::vector<double>& v) {
 }
 
 void run(const args& a) {
+  if (a.threads > 0) compute_threads = a.threads;
   const auto t_start = clock_type::now();
   progress bar;
   bar.on = !a.quiet;
@@ -502,7 +509,7 @@ void run(const args& a) {
   std::vector<int> alt;
   for (const auto& r : recs) alt.push_back(h.answer(r.alt));
   const auto V = static_cast<size_type>(h.vocab.size()), A = static_cast<size_type>(h.answers.size());
-  const cpu one{1};
+  const cpu one = compute();
   h.emb = hparam(one, "emb", {V, h.d});
   h.wout = hparam(one, "w_out", {A, h.d});
   h.ffn = ffn_t::make<float, cpu>(one, {h.d, a.ffn_hidden}, "ffn0.");
@@ -599,7 +606,7 @@ void run(const args& a) {
       plan::plan_options<float> po;
       po.batch_size = b;
       po.kmeans.seed = a.seed;
-      local = plan::plan_edit_order(cpu{1}, as_view(Es), po).batches;
+      local = plan::plan_edit_order(compute(), as_view(Es), po).batches;
     } else {
       local = plan::random_edit_order(as_view(rows_of(B.Xs, stream)), b, a.seed + 1000 + static_cast<std::uint64_t>(order) + 100000 * stream_no).batches;
     }
@@ -658,7 +665,7 @@ void run(const args& a) {
           c.expert_hidden = a.expert_hidden;
           c.router.threshold = a.anchor_threshold;
           c.seed = a.seed;
-          instance_adaptor ad(cpu{1}, c);
+          instance_adaptor ad(compute(), c);
           r = run_adaptor(ad, B, batches, true, true, B.Xs, B.Xr, B.Xl, bar, label);
           keep_for_save(std::move(ad), m);
         } else if (m == "moe" || m == "lemoe-gate") {
@@ -668,7 +675,7 @@ void run(const args& a) {
           c.router.gate = moe::gate_norm::softmax_all_experts;  // a learned gate (renormalised top-1 would have no gradient)
           c.seed = a.seed;
           c.freeze_earlier_experts = m == "lemoe-gate";
-          gate_adaptor ad(cpu{1}, c);
+          gate_adaptor ad(compute(), c);
           r = run_adaptor(ad, B, batches, m == "lemoe-gate", false, B.Xs, B.Xr, B.Xl, bar, label);
         } else if (m == "lemoe+replay") {
           // spec §12: one key per expert, shared projection, plus a router cross-entropy over every
@@ -677,12 +684,12 @@ void run(const args& a) {
           moe::kv_router_options o;
           o.gate = moe::gate_norm::renormalize_top_k;
           o.train_route = moe::training_route::forced_to_new;
-          kv_adaptor ad(cpu{1}, kv_config(o));
+          kv_adaptor ad(compute(), kv_config(o));
           r = run_adaptor(ad, B, batches, true, true, B.Xs, B.Xr, B.Xl, bar, label, true);
           keep_for_save(std::move(ad), m);
         } else {
           const bool anchors = m == "lemoe+anchors" || m == "lemoe+anchors+plan";
-          kv_adaptor ad(cpu{1}, kv_config(anchors ? robust : moe::kv_router_options{}));
+          kv_adaptor ad(compute(), kv_config(anchors ? robust : moe::kv_router_options{}));
           // Paper-faithful LEMoE routes on the raw pooled embedding; the anchors variant on the centred one (cosine).
           if (anchors) r = run_adaptor(ad, B, batches, true, true, B.Es, B.Er, B.El, bar, label);
           else r = run_adaptor(ad, B, batches, true, false, B.Xs, B.Xr, B.Xl, bar, label);
@@ -801,6 +808,7 @@ void add_edit_bench_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--orders", a->orders, "random edit orders (seeds) per method")->check(CLI::PositiveNumber);
   cmd->add_option("--seed", a->seed, "seed of the data generator, host model, orders and experts");
+  cmd->add_option("--threads", a->threads, "CPU threads of the host model and the adaptors (default: all)")->check(CLI::PositiveNumber);
   cmd->add_option("--max-iters", a->max_iters, "training iterations per editing step at most")->check(CLI::PositiveNumber);
   cmd->add_option("--loss-threshold", a->loss_threshold, "stop a step's training when the batch loss is below this")->check(CLI::PositiveNumber);
   cmd->add_option("--lr", a->lr, "AdamW learning rate of the adaptors")->check(CLI::PositiveNumber);

@@ -54,5 +54,23 @@ while IFS= read -r file; do
   done
 done < <(find "$root" -type f \( -name '*.hpp' -o -name '*.cuh' \))
 
+# Core's argument checks are public (beacon::fail, beacon::require_extent, beacon::concat,
+# beacon::require_same_shape): modules converted to public names must not reach into beacon::detail.
+# plan/, semantic/ and diffusion/ still spell them beacon::detail:: (the backend-contract issue).
+public_only=(moe io)
+for folder in "${public_only[@]}"; do
+  while IFS= read -r file; do
+    if grep -nE "(beacon::detail::|(^|[^a-z_:])detail::(fail|concat|require_extent|require_same_shape)\b)" "$file" | grep -v "^\s*//" >/dev/null; then
+      report "$file uses a beacon::detail:: name: $(grep -nE "(beacon::detail::|(^|[^a-z_:])detail::(fail|concat|require_extent|require_same_shape)\b)" "$file" | head -1)"
+    fi
+  done < <(find "$root/$folder" -type f \( -name '*.hpp' -o -name '*.cuh' \))
+done
+
+# Programs built on the library (examples, the CLI) use public names only.
+examples="$(dirname "$root")/../examples"
+if [ -d "$examples" ]; then
+  while IFS= read -r hit; do report "a program uses a library detail:: name: $hit"; done < <(grep -rnE "(beacon|moe|plan|semantic|diffusion|io)::detail::" "$examples" || true)
+fi
+
 [ $status -eq 0 ] && echo "layering: the include graph runs one way; no detail:: name crosses a folder (known exceptions: ${allowed_concrete[*]})"
 exit $status

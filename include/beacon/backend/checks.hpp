@@ -110,3 +110,7 @@ void check_adamw(const char* fn, const adamw_coefficients& c, const vector_view<
 }
 
 }  // namespace beacon::detail
+
+namespace beacon {
+using detail::require_same_shape;  // public, as core's fail / require_extent
+}  // namespace beacon

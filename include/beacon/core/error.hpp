@@ -77,4 +77,12 @@ void require_extent(const char* fn, const char* arg, const char* what, A actual,
 }
 
 }  // namespace detail
+
+// The argument checks every module and user-written op shares, as public names: a failed check throws
+// the error type given (value_error by default) with "beacon::<fn>: argument '<arg>' expected <...>,
+// got <...>".
+using detail::concat;
+using detail::fail;
+using detail::require_extent;
+
 }  // namespace beacon

@@ -57,7 +57,7 @@ inline nlohmann::json options_json(const moe::kv_router_options& o) {
 template <class E>
 E enum_from(const nlohmann::json& j, const char* key, int count) {
   const int v = j.at(key).get<int>();
-  if (v < 0 || v >= count) throw std::out_of_range(beacon::detail::concat("router option '", key, "' is ", v, ", expected 0..", count - 1));
+  if (v < 0 || v >= count) throw std::out_of_range(beacon::concat("router option '", key, "' is ", v, ", expected 0..", count - 1));
   return static_cast<E>(v);
 }
 inline void options_from(const nlohmann::json& j, moe::kv_router_options& o) {
@@ -227,7 +227,7 @@ Adaptor load_adaptor(const Backend& be, const std::string& path, const load_opti
   } catch (const std::exception& e) {
     throw bad(std::string("config metadata is malformed: ") + e.what());
   }
-  if (experts < 0 || experts > 1000000) throw bad(beacon::detail::concat("expert count ", experts, " is out of range"));
+  if (experts < 0 || experts > 1000000) throw bad(beacon::concat("expert count ", experts, " is out of range"));
   if (cfg.d_model < 1 || cfg.d_model > (1 << 24) || cfg.expert_hidden < 1 || cfg.expert_hidden > (1 << 24) || cfg.router_rank < 0 ||
       cfg.router_rank > (1 << 24) || cfg.key_dim < 0 || cfg.key_dim > (1 << 24))
     throw bad("config sizes are out of range");
@@ -285,7 +285,7 @@ Adaptor load_adaptor(const Backend& be, const std::string& path, const load_opti
     if (frozen_count > 0) frozen_rows[p->name()] = frozen_count;
   }
   if (consumed + extra != f.tensors.size())
-    throw bad(beacon::detail::concat("the file has ", f.tensors.size(), " tensors, the adaptor ", consumed + extra,
+    throw bad(beacon::concat("the file has ", f.tensors.size(), " tensors, the adaptor ", consumed + extra,
                                      extra > 0 ? " (parameters and router anchors)" : " parameters"));
   for (const auto& [name, rows] : frozen_rows)
     if (!stored.count(name)) throw bad("frozen metadata names unknown parameter '" + name + "'");
@@ -296,9 +296,9 @@ Adaptor load_adaptor(const Backend& be, const std::string& path, const load_opti
       throw bad("tensor '" + p->name() + "' has the wrong shape for this config");
     upload(be, values, p->value_vector());
     const size_type file_rows = frozen_rows.count(p->name()) ? frozen_rows.at(p->name()) : 0;
-    if (file_rows > p->rows()) throw bad(beacon::detail::concat("frozen rows of '", p->name(), "' (", file_rows, ") exceed its ", p->rows(), " rows"));
+    if (file_rows > p->rows()) throw bad(beacon::concat("frozen rows of '", p->name(), "' (", file_rows, ") exceed its ", p->rows(), " rows"));
     if (file_rows < p->frozen_rows())
-      throw bad(beacon::detail::concat("frozen rows of '", p->name(), "' (", file_rows, ") are fewer than this type's insertion rule freezes (",
+      throw bad(beacon::concat("frozen rows of '", p->name(), "' (", file_rows, ") are fewer than this type's insertion rule freezes (",
                                        p->frozen_rows(), ")"));
     p->freeze_rows(file_rows);
   }
@@ -306,7 +306,7 @@ Adaptor load_adaptor(const Backend& be, const std::string& path, const load_opti
     for (const char* name : {detail::anchors_tensor, detail::anchor_owner_tensor})
       if (!f.has(name)) throw bad(std::string("tensor '") + name + "' is missing");
     const tensor_info& t = f.info(detail::anchors_tensor);
-    if (t.shape.size() != 2 || t.shape[1] != cfg.d_model) throw bad(beacon::detail::concat("tensor '", detail::anchors_tensor, "' must be N x ", cfg.d_model));
+    if (t.shape.size() != 2 || t.shape[1] != cfg.d_model) throw bad(beacon::concat("tensor '", detail::anchors_tensor, "' must be N x ", cfg.d_model));
     try {
       a.router().restore(be, experts, f.read<T>(detail::anchors_tensor), f.read<index_type>(detail::anchor_owner_tensor));
     } catch (const format_error&) {

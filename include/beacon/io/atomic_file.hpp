@@ -40,24 +40,24 @@ inline void write_file_atomic(const std::string& path, std::span<const std::byte
   static std::atomic<unsigned> counter{0};
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw error(detail::concat("beacon::write_file_atomic: cannot create '", tmp, "': ", std::strerror(errno)));
+  if (fd < 0) throw error(beacon::concat("beacon::write_file_atomic: cannot create '", tmp, "': ", std::strerror(errno)));
   auto fail = [&](const char* step) {
     const int err = errno;
     ::close(fd);
     ::unlink(tmp.c_str());
-    throw error(detail::concat("beacon::write_file_atomic: ", step, " failed for '", path, "'", err ? ": " : "", err ? std::strerror(err) : ""));
+    throw error(beacon::concat("beacon::write_file_atomic: ", step, " failed for '", path, "'", err ? ": " : "", err ? std::strerror(err) : ""));
   };
   errno = 0;
   if (!writer(fd, bytes.data(), bytes.size())) fail("write");
   if (::fsync(fd) != 0) fail("fsync");
   if (::close(fd) != 0) {
     ::unlink(tmp.c_str());
-    throw error(detail::concat("beacon::write_file_atomic: close failed for '", path, "'"));
+    throw error(beacon::concat("beacon::write_file_atomic: close failed for '", path, "'"));
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    throw error(detail::concat("beacon::write_file_atomic: rename to '", path, "' failed: ", std::strerror(err)));
+    throw error(beacon::concat("beacon::write_file_atomic: rename to '", path, "' failed: ", std::strerror(err)));
   }
   const auto slash = path.find_last_of('/');
   const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));

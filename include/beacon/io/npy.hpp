@@ -79,7 +79,7 @@ inline npy_matrix read_npy(const std::string& path) {
   const std::size_t elem = m.is_double ? 8 : 4;
   const std::size_t need = static_cast<std::size_t>(m.rows * m.cols) * elem;
   if (raw.size() - start - header_len != need)
-    throw bad(beacon::detail::concat("data has ", raw.size() - start - header_len, " bytes, shape needs ", need));
+    throw bad(beacon::concat("data has ", raw.size() - start - header_len, " bytes, shape needs ", need));
   m.values.resize(static_cast<std::size_t>(m.rows * m.cols));
   const char* data = raw.data() + start + header_len;
   for (std::size_t i = 0; i < m.values.size(); ++i) {
@@ -97,7 +97,7 @@ inline npy_matrix read_npy(const std::string& path) {
 template <class T>
 void write_npy(const std::string& path, const std::vector<T>& values, std::int64_t rows, std::int64_t cols) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "write_npy: float or double");
-  std::string header = beacon::detail::concat("{'descr': '", sizeof(T) == 4 ? "<f4" : "<f8", "', 'fortran_order': False, 'shape': (", rows,
+  std::string header = beacon::concat("{'descr': '", sizeof(T) == 4 ? "<f4" : "<f8", "', 'fortran_order': False, 'shape': (", rows,
                                               ", ", cols, "), }");
   while ((10 + header.size() + 1) % 64 != 0) header += ' ';
   header += '\n';

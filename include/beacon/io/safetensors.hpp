@@ -76,7 +76,7 @@ class safetensors_file {
   [[nodiscard]] std::vector<T> read(const std::string& name) const {
     const tensor_info& t = info(name);
     if (t.type != dtype_of<T>())
-      throw format_error(detail::concat("beacon::safetensors: tensor '", name, "' has dtype ", dtype_name(t.type), ", expected ",
+      throw format_error(beacon::concat("beacon::safetensors: tensor '", name, "' has dtype ", dtype_name(t.type), ", expected ",
                                         dtype_name(dtype_of<T>())));
     std::vector<T> out((t.end - t.begin) / sizeof(T));
     std::memcpy(out.data(), data().data() + t.begin, t.end - t.begin);
@@ -94,11 +94,11 @@ inline constexpr std::uint64_t max_header_bytes = 100u << 20;
 
 inline safetensors_file safetensors_file::parse(std::vector<std::byte> bytes) {
   auto bad = [](const std::string& what) -> format_error { return format_error("beacon::safetensors: " + what); };
-  if (bytes.size() < 8) throw bad(detail::concat("file of ", bytes.size(), " bytes is shorter than the 8-byte header length"));
+  if (bytes.size() < 8) throw bad(beacon::concat("file of ", bytes.size(), " bytes is shorter than the 8-byte header length"));
   std::uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<std::uint64_t>(bytes[static_cast<std::size_t>(i)]);
-  if (n > max_header_bytes) throw bad(detail::concat("header length ", n, " exceeds the 100 MB limit"));
-  if (n > bytes.size() - 8) throw bad(detail::concat("header length ", n, " exceeds the ", bytes.size() - 8, " bytes after it"));
+  if (n > max_header_bytes) throw bad(beacon::concat("header length ", n, " exceeds the 100 MB limit"));
+  if (n > bytes.size() - 8) throw bad(beacon::concat("header length ", n, " exceeds the ", bytes.size() - 8, " bytes after it"));
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(reinterpret_cast<const char*>(bytes.data()) + 8, reinterpret_cast<const char*>(bytes.data()) + 8 + n);
@@ -144,10 +144,10 @@ inline safetensors_file safetensors_file::parse(std::vector<std::byte> bytes) {
       throw bad(where + ": data_offsets must be two non-negative integers");
     info.begin = off[0].get<std::uint64_t>();
     info.end = off[1].get<std::uint64_t>();
-    if (info.begin > info.end) throw bad(detail::concat(where, ": data_offsets [", info.begin, ", ", info.end, "] are reversed"));
-    if (info.end > data_size) throw bad(detail::concat(where, ": data_offsets end ", info.end, " is past the data buffer (", data_size, " bytes)"));
+    if (info.begin > info.end) throw bad(beacon::concat(where, ": data_offsets [", info.begin, ", ", info.end, "] are reversed"));
+    if (info.end > data_size) throw bad(beacon::concat(where, ": data_offsets end ", info.end, " is past the data buffer (", data_size, " bytes)"));
     if (info.end - info.begin != count * dtype_size(info.type))
-      throw bad(detail::concat(where, ": ", info.end - info.begin, " bytes do not match shape x dtype (", count * dtype_size(info.type), ")"));
+      throw bad(beacon::concat(where, ": ", info.end - info.begin, " bytes do not match shape x dtype (", count * dtype_size(info.type), ")"));
     f.tensors.push_back(std::move(info));
   }
   std::sort(f.tensors.begin(), f.tensors.end(), [](const tensor_info& a, const tensor_info& b) {
@@ -159,7 +159,7 @@ inline safetensors_file safetensors_file::parse(std::vector<std::byte> bytes) {
     if (t.begin > cursor) throw bad("a hole in the data buffer before tensor '" + t.name + "'");
     cursor = t.end;
   }
-  if (cursor != data_size) throw bad(detail::concat("the data buffer has ", data_size - cursor, " bytes no tensor describes"));
+  if (cursor != data_size) throw bad(beacon::concat("the data buffer has ", data_size - cursor, " bytes no tensor describes"));
   f.bytes_ = std::move(bytes);
   f.data_start_ = 8 + static_cast<std::size_t>(n);
   return f;
@@ -207,7 +207,7 @@ inline std::vector<std::byte> serialize_safetensors(const std::map<std::string, 
     std::uint64_t count = 1;
     for (auto s : t.shape) count *= static_cast<std::uint64_t>(s);
     if (count * dtype_size(t.type) != t.bytes.size())
-      throw shape_error(detail::concat("beacon::serialize_safetensors: tensor '", t.name, "' has ", t.bytes.size(), " bytes, shape needs ",
+      throw shape_error(beacon::concat("beacon::serialize_safetensors: tensor '", t.name, "' has ", t.bytes.size(), " bytes, shape needs ",
                                        count * dtype_size(t.type)));
     header[t.name] = {{"dtype", dtype_name(t.type)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
     offset += t.bytes.size();

@@ -74,9 +74,9 @@ class adaptor {
 
   adaptor(const Backend& be, const config& c) : be_(be), cfg_(c) {
     const char* fn = "adaptor";
-    if (c.d_model < 1) beacon::detail::fail(fn, "config.d_model", ">= 1", c.d_model);
-    if (c.expert_hidden < 1) beacon::detail::fail(fn, "config.expert_hidden", ">= 1", c.expert_hidden);
-    if (!std::isfinite(c.lambda) || c.lambda < 0) beacon::detail::fail(fn, "config.lambda", ">= 0 and finite", c.lambda);
+    if (c.d_model < 1) beacon::fail(fn, "config.d_model", ">= 1", c.d_model);
+    if (c.expert_hidden < 1) beacon::fail(fn, "config.expert_hidden", ">= 1", c.expert_hidden);
+    if (!std::isfinite(c.lambda) || c.lambda < 0) beacon::fail(fn, "config.lambda", ">= 0 and finite", c.lambda);
     router_ = router_state(be_, c.d_model, c.router_rank, c.key_dim, c.router, c.seed);
   }
 
@@ -93,7 +93,7 @@ class adaptor {
   size_type insert_expert(const init_type& init, matrix_view<const T, space> batch_instance_embeddings = {}) {
     const size_type slot = experts();
     if (batch_instance_embeddings.rows() > 0 && batch_instance_embeddings.cols() != cfg_.d_model)
-      beacon::detail::fail<shape_error>("adaptor::insert_expert", "batch_instance_embeddings", beacon::detail::concat(cfg_.d_model, " columns"),
+      beacon::fail<shape_error>("adaptor::insert_expert", "batch_instance_embeddings", beacon::concat(cfg_.d_model, " columns"),
                                         batch_instance_embeddings.cols());
     expert_parameters_type fresh = Expert::template make<T, Backend>(be_, {cfg_.d_model, cfg_.expert_hidden}, "expert" + std::to_string(slot) + ".");
     Expert::template init<T, Backend>(be_, fresh, init, static_cast<std::uint64_t>(slot));
@@ -124,9 +124,9 @@ class adaptor {
   /// Accumulates dL/dparameters of every trainable parameter from dL/dout.
   void backward(forward_state& st, matrix_view<const T, space> dout) {
     const char* fn = "adaptor::backward";
-    beacon::detail::require_extent(fn, "dout", "rows (forward tokens)", dout.rows(), st.tokens);
-    beacon::detail::require_extent(fn, "dout", "cols (d_model)", dout.cols(), cfg_.d_model);
-    if (st.offsets.empty()) beacon::detail::fail(fn, "state", "a state filled by forward", "an empty state");
+    beacon::require_extent(fn, "dout", "rows (forward tokens)", dout.rows(), st.tokens);
+    beacon::require_extent(fn, "dout", "cols (d_model)", dout.cols(), cfg_.d_model);
+    if (st.offsets.empty()) beacon::fail(fn, "state", "a state filled by forward", "an empty state");
     const auto& r = st.route.route;
     const size_type d = cfg_.d_model, p = st.routed;
     const auto gates = r.gates();
@@ -196,7 +196,7 @@ class adaptor {
   double routing_replay(matrix_view<const T, space> e, const std::vector<index_type>& labels, double weight = 1.0)
     requires requires(router_state& s, const Backend& be) { s.replay(be, e, labels, weight); }
   {
-    beacon::detail::require_extent("adaptor::routing_replay", "e", "cols (d_model)", e.cols(), cfg_.d_model);
+    beacon::require_extent("adaptor::routing_replay", "e", "cols (d_model)", e.cols(), cfg_.d_model);
     return router_.replay(be_, e, labels, weight);
   }
 
@@ -233,15 +233,15 @@ class adaptor {
   void run_forward(matrix_view<const T, space> x, matrix_view<const T, space> e, matrix_view<T, space> out, forward_state& st,
                    const route_request& req) const {
     const char* fn = "adaptor::forward";
-    if (experts() == 0) beacon::detail::fail(fn, "experts", ">= 1 (call insert_expert first)", 0);
-    beacon::detail::require_extent(fn, "x", "cols (d_model)", x.cols(), cfg_.d_model);
-    beacon::detail::require_same_shape(fn, "out", x, out);
-    if (req.forced >= experts()) beacon::detail::fail(fn, "forced", beacon::detail::concat("an expert id < ", experts(), " or -1"), req.forced);
+    if (experts() == 0) beacon::fail(fn, "experts", ">= 1 (call insert_expert first)", 0);
+    beacon::require_extent(fn, "x", "cols (d_model)", x.cols(), cfg_.d_model);
+    beacon::require_same_shape(fn, "out", x, out);
+    if (req.forced >= experts()) beacon::fail(fn, "forced", beacon::concat("an expert id < ", experts(), " or -1"), req.forced);
     st.tokens = x.rows();
     if constexpr (Router::instance_level) {
-      beacon::detail::require_extent(fn, "e", "cols (d_model)", e.cols(), cfg_.d_model);
+      beacon::require_extent(fn, "e", "cols (d_model)", e.cols(), cfg_.d_model);
       if (e.rows() < 1 || x.rows() % e.rows() != 0)
-        beacon::detail::fail<shape_error>(fn, "e", beacon::detail::concat("a row count dividing x.rows (", x.rows(), ")"), e.rows());
+        beacon::fail<shape_error>(fn, "e", beacon::concat("a row count dividing x.rows (", x.rows(), ")"), e.rows());
       st.tokens_per_route = x.rows() / e.rows();
       router_.route(be_, e, st.route, req);
     } else {

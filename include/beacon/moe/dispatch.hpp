@@ -42,17 +42,17 @@ void group_pairs_by_expert(const B& be, matrix_view<const index_type, typename B
   using space = typename B::memory_space;
   const char* fn = "moe::group_pairs_by_expert";
   const size_type k = ids.cols();
-  if (k < 1) beacon::detail::fail<shape_error>(fn, "ids", "at least one column (k >= 1)", "0 columns");
-  if (experts < 1) beacon::detail::fail(fn, "experts", ">= 1", experts);
-  if (tokens_per_route < 1) beacon::detail::fail(fn, "tokens_per_route", ">= 1", tokens_per_route);
+  if (k < 1) beacon::fail<shape_error>(fn, "ids", "at least one column (k >= 1)", "0 columns");
+  if (experts < 1) beacon::fail(fn, "experts", ">= 1", experts);
+  if (tokens_per_route < 1) beacon::fail(fn, "tokens_per_route", ">= 1", tokens_per_route);
   if (ids.rows() * tokens_per_route != tokens)
-    beacon::detail::fail<shape_error>(fn, "ids", beacon::detail::concat("rows = tokens / tokens_per_route (", tokens, " / ", tokens_per_route, ")"),
+    beacon::fail<shape_error>(fn, "ids", beacon::concat("rows = tokens / tokens_per_route (", tokens, " / ", tokens_per_route, ")"),
                                       ids.rows());
-  beacon::detail::require_extent(fn, "out.offsets", "size (experts + 1)", out.offsets.size(), experts + 1);
-  beacon::detail::require_extent(fn, "out.pair_token", "size (tokens * k)", out.pair_token.size(), tokens * k);
-  beacon::detail::require_extent(fn, "out.pair_choice", "size (tokens * k)", out.pair_choice.size(), tokens * k);
-  beacon::detail::require_extent(fn, "out.position", "rows (tokens)", out.position.rows(), tokens);
-  beacon::detail::require_extent(fn, "out.position", "cols (k)", out.position.cols(), k);
+  beacon::require_extent(fn, "out.offsets", "size (experts + 1)", out.offsets.size(), experts + 1);
+  beacon::require_extent(fn, "out.pair_token", "size (tokens * k)", out.pair_token.size(), tokens * k);
+  beacon::require_extent(fn, "out.pair_choice", "size (tokens * k)", out.pair_choice.size(), tokens * k);
+  beacon::require_extent(fn, "out.position", "rows (tokens)", out.position.rows(), tokens);
+  beacon::require_extent(fn, "out.position", "cols (k)", out.position.cols(), k);
   const size_type pairs = tokens * k;
   auto arena = be.scratch(
       workspace_layout().template add<index_type>(pairs).template add<index_type>(pairs).template add<index_type>(experts + 2).bytes());
@@ -74,7 +74,7 @@ void gather_pairs(const B& be, matrix_view<const T, typename B::memory_space> x,
                   matrix_view<T, typename B::memory_space> x_grouped) {
   using space = typename B::memory_space;
   if (x_grouped.rows() > d.pair_token.size())
-    beacon::detail::fail<shape_error>("moe::gather_pairs", "x_grouped", beacon::detail::concat("rows <= pairs (", d.pair_token.size(), ")"),
+    beacon::fail<shape_error>("moe::gather_pairs", "x_grouped", beacon::concat("rows <= pairs (", d.pair_token.size(), ")"),
                                       x_grouped.rows());
   gather_rows(be, x, vector_view<const index_type, space>(d.pair_token.data(), x_grouped.rows()), x_grouped);
 }
@@ -87,10 +87,10 @@ void combine_pairs(const B& be, matrix_view<const T, typename B::memory_space> y
                    matrix_view<T, typename B::memory_space> out) {
   using space = typename B::memory_space;
   const char* fn = "moe::combine_pairs";
-  beacon::detail::require_extent(fn, "out", "rows (position.rows)", out.rows(), d.position.rows());
-  beacon::detail::require_extent(fn, "out", "cols (y_grouped.cols)", out.cols(), y_grouped.cols());
-  beacon::detail::require_extent(fn, "gates", "cols (k)", gates.cols(), d.position.cols());
-  beacon::detail::require_extent(fn, "gates", "rows (tokens / tokens_per_route)", gates.rows() * tokens_per_route, out.rows());
+  beacon::require_extent(fn, "out", "rows (position.rows)", out.rows(), d.position.rows());
+  beacon::require_extent(fn, "out", "cols (y_grouped.cols)", out.cols(), y_grouped.cols());
+  beacon::require_extent(fn, "gates", "cols (k)", gates.cols(), d.position.cols());
+  beacon::require_extent(fn, "gates", "rows (tokens / tokens_per_route)", gates.rows() * tokens_per_route, out.rows());
   for_each_element(be, out.rows(), out.cols(),
                    kernels::combine<T, space>{y_grouped, matrix_view<const index_type, space>(d.position), gates, tokens_per_route,
                                               static_cast<T>(lambda), out});
@@ -105,7 +105,7 @@ void gather_gated_pairs(const B& be, matrix_view<const T, typename B::memory_spa
                         matrix_view<const T, typename B::memory_space> gates, size_type tokens_per_route, std::type_identity_t<T> lambda,
                         matrix_view<T, typename B::memory_space> dy_grouped) {
   using space = typename B::memory_space;
-  beacon::detail::require_extent("moe::gather_gated_pairs", "dy_grouped", "cols (dout.cols)", dy_grouped.cols(), dout.cols());
+  beacon::require_extent("moe::gather_gated_pairs", "dy_grouped", "cols (dout.cols)", dy_grouped.cols(), dout.cols());
   for_each_element(be, dy_grouped.rows(), dy_grouped.cols(),
                    kernels::gather_gated<T, space>{dout, vector_view<const index_type, space>(d.pair_token),
                                                    vector_view<const index_type, space>(d.pair_choice), gates, tokens_per_route,

@@ -30,7 +30,7 @@ namespace detail {
 template <class T, class B>
 void copy_into(const B& be, parameter<T, B>& p, matrix_view<const T, typename B::memory_space> w, const char* fn, const char* what) {
   if (w.rows() != p.rows() || w.cols() != p.cols())
-    beacon::detail::fail<shape_error>(fn, what, beacon::detail::concat(p.rows(), "x", p.cols()), beacon::detail::concat(w.rows(), "x", w.cols()));
+    beacon::fail<shape_error>(fn, what, beacon::concat(p.rows(), "x", p.cols()), beacon::concat(w.rows(), "x", w.cols()));
   copy_matrix<T, B>(be, w, p.value());
 }
 

@@ -60,14 +60,14 @@ namespace detail {
 
 /// Host offsets of E groups over `rows` grouped rows; returns the largest group.
 inline size_type check_group_offsets(const char* fn, const std::vector<index_type>& offsets, size_type experts, size_type rows) {
-  beacon::detail::require_extent(fn, "offsets", "size (experts + 1)", static_cast<size_type>(offsets.size()), experts + 1);
-  if (offsets.front() != 0) beacon::detail::fail(fn, "offsets[0]", "0", offsets.front());
+  beacon::require_extent(fn, "offsets", "size (experts + 1)", static_cast<size_type>(offsets.size()), experts + 1);
+  if (offsets.front() != 0) beacon::fail(fn, "offsets[0]", "0", offsets.front());
   if (offsets.back() != rows)
-    beacon::detail::fail<shape_error>(fn, "offsets[experts]", beacon::detail::concat("the grouped row count (", rows, ")"), offsets.back());
+    beacon::fail<shape_error>(fn, "offsets[experts]", beacon::concat("the grouped row count (", rows, ")"), offsets.back());
   size_type largest = 0;
   for (std::size_t e = 0; e + 1 < offsets.size(); ++e) {
     if (offsets[e + 1] < offsets[e])
-      beacon::detail::fail(fn, "offsets", "non-decreasing entries", beacon::detail::concat(offsets[e + 1], " after ", offsets[e], " at position ", e + 1));
+      beacon::fail(fn, "offsets", "non-decreasing entries", beacon::concat(offsets[e + 1], " after ", offsets[e], " at position ", e + 1));
     largest = std::max<size_type>(largest, offsets[e + 1] - offsets[e]);
   }
   return largest;
@@ -76,13 +76,13 @@ inline size_type check_group_offsets(const char* fn, const std::vector<index_typ
 template <class M, class S>
 void check_matrix(const char* fn, const char* arg, std::size_t expert, const matrix_view<M, S>& m, size_type rows, size_type cols) {
   if (m.rows() != rows || m.cols() != cols)
-    beacon::detail::fail<shape_error>(fn, arg, beacon::detail::concat(rows, "x", cols, " (expert ", expert, ")"),
-                                      beacon::detail::concat(m.rows(), "x", m.cols()));
+    beacon::fail<shape_error>(fn, arg, beacon::concat(rows, "x", cols, " (expert ", expert, ")"),
+                                      beacon::concat(m.rows(), "x", m.cols()));
 }
 template <class V, class S>
 void check_vector(const char* fn, const char* arg, std::size_t expert, const vector_view<V, S>& v, size_type size) {
   if (!v.empty() && v.size() != size)
-    beacon::detail::fail<shape_error>(fn, arg, beacon::detail::concat("size ", size, " or empty (expert ", expert, ")"), v.size());
+    beacon::fail<shape_error>(fn, arg, beacon::concat("size ", size, " or empty (expert ", expert, ")"), v.size());
 }
 template <class M, class S>
 void check_optional_matrix(const char* fn, const char* arg, std::size_t expert, const matrix_view<M, S>& m, size_type rows, size_type cols) {
@@ -92,9 +92,9 @@ void check_optional_matrix(const char* fn, const char* arg, std::size_t expert, 
 template <class X, class C, class Y, class S>
 void check_grouped_rows(const char* fn, const matrix_view<X, S>& x, const matrix_view<C, S>& cache_first, size_type hidden,
                         const matrix_view<Y, S>& y, const char* y_name) {
-  beacon::detail::require_extent(fn, "cache", "rows (x.rows)", cache_first.rows(), x.rows());
-  beacon::detail::require_extent(fn, "cache", "cols (hidden)", cache_first.cols(), hidden);
-  beacon::detail::require_same_shape(fn, y_name, x, y);
+  beacon::require_extent(fn, "cache", "rows (x.rows)", cache_first.rows(), x.rows());
+  beacon::require_extent(fn, "cache", "cols (hidden)", cache_first.cols(), hidden);
+  beacon::require_same_shape(fn, y_name, x, y);
 }
 
 }  // namespace detail
@@ -111,7 +111,7 @@ void grouped_mlp_forward(const B& be, activation act, const std::vector<mlp_weig
   detail::check_group_offsets(fn, offsets, count, x.rows());
   const size_type d = x.cols(), h = cache.z.cols();
   detail::check_grouped_rows(fn, x, cache.z, h, y, "y");
-  beacon::detail::require_same_shape(fn, "cache.a", cache.z, cache.a);
+  beacon::require_same_shape(fn, "cache.a", cache.z, cache.a);
   for (std::size_t e = 0; e < experts.size(); ++e) {
     const auto& w = experts[e];
     detail::check_matrix(fn, "experts.w1", e, w.w1, h, d);
@@ -143,12 +143,12 @@ void grouped_mlp_backward(const B& be, activation act, const std::vector<mlp_wei
   const char* fn = "moe::grouped_mlp_backward";
   const auto count = static_cast<size_type>(experts.size());
   const size_type largest = detail::check_group_offsets(fn, offsets, count, x.rows());
-  beacon::detail::require_extent(fn, "grads", "size (experts.size)", static_cast<size_type>(grads.size()), count);
+  beacon::require_extent(fn, "grads", "size (experts.size)", static_cast<size_type>(grads.size()), count);
   const size_type d = x.cols(), h = cache.z.cols();
   detail::check_grouped_rows(fn, x, cache.z, h, dy, "dy");
-  beacon::detail::require_same_shape(fn, "cache.a", cache.z, cache.a);
+  beacon::require_same_shape(fn, "cache.a", cache.z, cache.a);
   const bool want_dx = dx.rows() > 0;
-  if (want_dx) beacon::detail::require_same_shape(fn, "dx", x, dx);
+  if (want_dx) beacon::require_same_shape(fn, "dx", x, dx);
   for (std::size_t e = 0; e < experts.size(); ++e) {
     detail::check_matrix(fn, "experts.w1", e, experts[e].w1, h, d);
     detail::check_matrix(fn, "experts.w2", e, experts[e].w2, d, h);
@@ -191,8 +191,8 @@ void grouped_swiglu_forward(const B& be, const std::vector<swiglu_weights<T, typ
   detail::check_group_offsets(fn, offsets, count, x.rows());
   const size_type d = x.cols(), h = cache.a.cols();
   detail::check_grouped_rows(fn, x, cache.a, h, y, "y");
-  beacon::detail::require_same_shape(fn, "cache.b", cache.a, cache.b);
-  beacon::detail::require_same_shape(fn, "cache.u", cache.a, cache.u);
+  beacon::require_same_shape(fn, "cache.b", cache.a, cache.b);
+  beacon::require_same_shape(fn, "cache.u", cache.a, cache.u);
   for (std::size_t e = 0; e < experts.size(); ++e) {
     detail::check_matrix(fn, "experts.gate", e, experts[e].gate, h, d);
     detail::check_matrix(fn, "experts.up", e, experts[e].up, h, d);
@@ -223,13 +223,13 @@ void grouped_swiglu_backward(const B& be, const std::vector<swiglu_weights<T, ty
   const char* fn = "moe::grouped_swiglu_backward";
   const auto count = static_cast<size_type>(experts.size());
   const size_type largest = detail::check_group_offsets(fn, offsets, count, x.rows());
-  beacon::detail::require_extent(fn, "grads", "size (experts.size)", static_cast<size_type>(grads.size()), count);
+  beacon::require_extent(fn, "grads", "size (experts.size)", static_cast<size_type>(grads.size()), count);
   const size_type d = x.cols(), h = cache.a.cols();
   detail::check_grouped_rows(fn, x, cache.a, h, dy, "dy");
-  beacon::detail::require_same_shape(fn, "cache.b", cache.a, cache.b);
-  beacon::detail::require_same_shape(fn, "cache.u", cache.a, cache.u);
+  beacon::require_same_shape(fn, "cache.b", cache.a, cache.b);
+  beacon::require_same_shape(fn, "cache.u", cache.a, cache.u);
   const bool want_dx = dx.rows() > 0;
-  if (want_dx) beacon::detail::require_same_shape(fn, "dx", x, dx);
+  if (want_dx) beacon::require_same_shape(fn, "dx", x, dx);
   for (std::size_t e = 0; e < experts.size(); ++e) {
     detail::check_matrix(fn, "experts.gate", e, experts[e].gate, h, d);
     detail::check_matrix(fn, "experts.up", e, experts[e].up, h, d);

@@ -34,7 +34,7 @@ struct instance_anchor_router {
   static constexpr size_type k = TopK::value;
   static constexpr bool instance_level = true;
   using options = instance_anchor_options;
-  static std::string identity() { return beacon::detail::concat("instance_anchor<k=", k, ">"); }
+  static std::string identity() { return beacon::concat("instance_anchor<k=", k, ">"); }
 
   template <class T, class B>
   struct cache {
@@ -49,7 +49,7 @@ struct instance_anchor_router {
     state() = default;
     state(const B& be, size_type d_model, size_type, size_type, const options& o, std::uint64_t)
         : d_model_(d_model), opt_(o), anchors_(make_buffer<T>(be, 0)), unit_(make_buffer<T>(be, 0)), mean_(make_buffer<T>(be, d_model)) {
-      if (!std::isfinite(o.threshold)) beacon::detail::fail("instance_anchor_router", "options.threshold", "finite", o.threshold);
+      if (!std::isfinite(o.threshold)) beacon::fail("instance_anchor_router", "options.threshold", "finite", o.threshold);
       offsets_ = {0};
       upload_offsets(be);
       fill(be, T(0), mean_.view().as_matrix(1, d_model));
@@ -66,7 +66,7 @@ struct instance_anchor_router {
 
     /// Stores the new batch's instance embeddings as anchors of expert `slot` (= experts()).
     void insert(const B& be, size_type slot, matrix_view<const T, space> batch_e) {
-      if (batch_e.rows() > 0) beacon::detail::require_extent("instance_anchor_router::insert", "batch_instance_embeddings", "cols (d_model)", batch_e.cols(), d_model_);
+      if (batch_e.rows() > 0) beacon::require_extent("instance_anchor_router::insert", "batch_instance_embeddings", "cols (d_model)", batch_e.cols(), d_model_);
       const size_type old = anchor_count(), n = batch_e.rows();
       auto grown = make_buffer<T>(be, (old + n) * d_model_);
       if (old > 0) copy(be, vector_view<const T, space>(anchors_.view().data(), old * d_model_), vector_view<T, space>(grown.view().data(), old * d_model_));
@@ -84,11 +84,11 @@ struct instance_anchor_router {
       const char* fn = "instance_anchor_router::restore";
       const auto n = static_cast<size_type>(owner.size());
       if (static_cast<size_type>(anchors.size()) != n * d_model_)
-        beacon::detail::fail<shape_error>(fn, "anchors", beacon::detail::concat(n, " x ", d_model_, " values (one row per owner)"), anchors.size());
+        beacon::fail<shape_error>(fn, "anchors", beacon::concat(n, " x ", d_model_, " values (one row per owner)"), anchors.size());
       for (index_type o : owner)
-        if (o < 0 || o >= experts) beacon::detail::fail(fn, "owner", beacon::detail::concat("expert ids in [0, ", experts, ")"), o);
+        if (o < 0 || o >= experts) beacon::fail(fn, "owner", beacon::concat("expert ids in [0, ", experts, ")"), o);
       for (T v : anchors)
-        if (!std::isfinite(static_cast<double>(v))) beacon::detail::fail(fn, "anchors", "finite values", "a NaN or Inf");
+        if (!std::isfinite(static_cast<double>(v))) beacon::fail(fn, "anchors", "finite values", "a NaN or Inf");
       std::vector<size_type> order(static_cast<std::size_t>(n));
       std::iota(order.begin(), order.end(), size_type{0});
       std::stable_sort(order.begin(), order.end(), [&](size_type a, size_type b) { return owner[static_cast<std::size_t>(a)] < owner[static_cast<std::size_t>(b)]; });
@@ -113,9 +113,9 @@ struct instance_anchor_router {
     void route(const B& be, matrix_view<const T, space> e, cache<T, B>& c, const route_request& req) const {
       const char* fn = "instance_anchor_router::route";
       const size_type t = experts(), rows = e.rows(), n = anchor_count();
-      if (t == 0) beacon::detail::fail(fn, "experts", ">= 1 (insert an expert first)", 0);
-      beacon::detail::require_extent(fn, "instance_embeddings", "cols (d_model)", e.cols(), d_model_);
-      if (req.forced >= t) beacon::detail::fail(fn, "forced", beacon::detail::concat("an expert id < ", t), req.forced);
+      if (t == 0) beacon::fail(fn, "experts", ">= 1 (insert an expert first)", 0);
+      beacon::require_extent(fn, "instance_embeddings", "cols (d_model)", e.cols(), d_model_);
+      if (req.forced >= t) beacon::fail(fn, "forced", beacon::concat("an expert id < ", t), req.forced);
       c.route.resize(be, rows, t, std::min(k, t));
       if (rows == 0) return;
       reserve_buffer<T, B>(be, c.query, rows * d_model_);

@@ -46,7 +46,7 @@ struct kv_anchor_router {
   static constexpr size_type k = TopK::value;
   static constexpr bool instance_level = true;
   using options = kv_router_options;
-  static std::string identity() { return beacon::detail::concat("kv_anchor<k=", k, ">"); }
+  static std::string identity() { return beacon::concat("kv_anchor<k=", k, ">"); }
 
   template <class T, class B>
   struct projection {
@@ -78,10 +78,10 @@ struct kv_anchor_router {
           seed_(seed),
           keys_(be, "router.keys", {0, key_dim_}) {
       const char* fn = "kv_anchor_router";
-      if (rank < 0) beacon::detail::fail(fn, "router_rank", ">= 0 (0 = d_model / 4)", rank);
-      if (key_dim < 0) beacon::detail::fail(fn, "key_dim", ">= 0 (0 = d_model)", key_dim);
-      if (o.null_route && !std::isfinite(o.null_threshold)) beacon::detail::fail(fn, "options.null_threshold", "finite", o.null_threshold);
-      if (!std::isfinite(o.init_scale) || o.init_scale < 0) beacon::detail::fail(fn, "options.init_scale", ">= 0 and finite", o.init_scale);
+      if (rank < 0) beacon::fail(fn, "router_rank", ">= 0 (0 = d_model / 4)", rank);
+      if (key_dim < 0) beacon::fail(fn, "key_dim", ">= 0 (0 = d_model)", key_dim);
+      if (o.null_route && !std::isfinite(o.null_threshold)) beacon::fail(fn, "options.null_threshold", "finite", o.null_threshold);
+      if (!std::isfinite(o.init_scale) || o.init_scale < 0) beacon::fail(fn, "options.init_scale", ">= 0 and finite", o.init_scale);
       if (shared()) shared_ = make_projection(be, "router.", 0);
     }
 
@@ -109,7 +109,7 @@ struct kv_anchor_router {
     /// Adds expert `slot`'s key (and projection), initialised from the new batch's instance
     /// embeddings; every earlier key (and per-expert projection) is frozen.
     void insert(const B& be, size_type slot, matrix_view<const T, space> batch_e) {
-      if (batch_e.rows() > 0) beacon::detail::require_extent("kv_anchor_router::insert", "batch_instance_embeddings", "cols (d_model)", batch_e.cols(), d_model_);
+      if (batch_e.rows() > 0) beacon::require_extent("kv_anchor_router::insert", "batch_instance_embeddings", "cols (d_model)", batch_e.cols(), d_model_);
       if (!shared()) {
         for (auto& q : per_expert_) {
           q.down.freeze();
@@ -142,9 +142,9 @@ struct kv_anchor_router {
     void route(const B& be, matrix_view<const T, space> e, cache<T, B>& c, const route_request& req) const {
       const char* fn = "kv_anchor_router::route";
       const size_type t = experts(), rows = e.rows();
-      if (t == 0) beacon::detail::fail(fn, "experts", ">= 1 (insert an expert first)", 0);
-      beacon::detail::require_extent(fn, "instance_embeddings", "cols (d_model)", e.cols(), d_model_);
-      if (req.forced >= t) beacon::detail::fail(fn, "forced", beacon::detail::concat("an expert id < ", t), req.forced);
+      if (t == 0) beacon::fail(fn, "experts", ">= 1 (insert an expert first)", 0);
+      beacon::require_extent(fn, "instance_embeddings", "cols (d_model)", e.cols(), d_model_);
+      if (req.forced >= t) beacon::fail(fn, "forced", beacon::concat("an expert id < ", t), req.forced);
       c.e = e;
       c.forced = req.forced;
       c.projections = shared() ? 1 : t;
@@ -208,11 +208,11 @@ struct kv_anchor_router {
     double replay(const B& be, matrix_view<const T, space> e, const std::vector<index_type>& labels, double weight) {
       const char* fn = "kv_anchor_router::replay";
       if (static_cast<size_type>(labels.size()) != e.rows())
-        beacon::detail::fail<shape_error>(fn, "labels", beacon::detail::concat(e.rows(), " entries (one per instance)"), labels.size());
-      if (!std::isfinite(weight) || weight < 0) beacon::detail::fail(fn, "weight", ">= 0 and finite", weight);
+        beacon::fail<shape_error>(fn, "labels", beacon::concat(e.rows(), " entries (one per instance)"), labels.size());
+      if (!std::isfinite(weight) || weight < 0) beacon::fail(fn, "weight", ">= 0 and finite", weight);
       const size_type t = experts(), rows = e.rows();
       for (index_type l : labels)
-        if (l < 0 || l >= t) beacon::detail::fail(fn, "labels", beacon::detail::concat("expert ids in [0, ", t, ")"), l);
+        if (l < 0 || l >= t) beacon::fail(fn, "labels", beacon::concat("expert ids in [0, ", t, ")"), l);
       if (rows == 0) return 0.0;
       cache<T, B> c;
       route(be, e, c, {});

@@ -12,7 +12,7 @@ template <size_type Rank, activation Act = activation::identity>
 struct lora_expert {
   static_assert(Rank >= 1, "beacon::moe::lora_expert: Rank must be >= 1");
   static constexpr size_type rank = Rank;
-  static std::string identity() { return beacon::detail::concat("lora<rank=", Rank, ",activation=", activation_name(Act), ">"); }
+  static std::string identity() { return beacon::concat("lora<rank=", Rank, ",activation=", activation_name(Act), ">"); }
   static constexpr size_type cached = 2;  ///< z = x A^T and act(z)
   static size_type width(const expert_shape&) { return Rank; }
 
@@ -27,7 +27,7 @@ struct lora_expert {
   template <class T, class B>
   static void init(const B& be, expert_parameters<T, B>& p, const expert_init<T, typename B::memory_space>& how, std::uint64_t slot) {
     if (how.how == expert_init<T, typename B::memory_space>::kind::copy_of_ffn)
-      beacon::detail::fail("lora_expert::init", "init", "expert_init::random_normal (a LoRA expert has no FFN weights to copy)",
+      beacon::fail("lora_expert::init", "init", "expert_init::random_normal (a LoRA expert has no FFN weights to copy)",
                            "expert_init::copy_of");
     init_normal(be, p[0], how.seed, slot, how.scale);
     detail::zero(be, p[1]);

@@ -26,7 +26,7 @@ struct mlp_expert {
   template <class T, class B>
   static void init(const B& be, expert_parameters<T, B>& p, const expert_init<T, typename B::memory_space>& how, std::uint64_t slot) {
     if (how.how == expert_init<T, typename B::memory_space>::kind::copy_of_ffn) {
-      if (how.ffn.empty() || how.ffn.size() > 2) beacon::detail::fail("mlp_expert::init", "ffn", "1 or 2 matrices (W1[, b1 as 1 x h])", how.ffn.size());
+      if (how.ffn.empty() || how.ffn.size() > 2) beacon::fail("mlp_expert::init", "ffn", "1 or 2 matrices (W1[, b1 as 1 x h])", how.ffn.size());
       detail::copy_into(be, p[0], how.ffn[0], "mlp_expert::init", "ffn[0] (W1)");
       if (how.ffn.size() == 2) detail::copy_into(be, p[1], how.ffn[1], "mlp_expert::init", "ffn[1] (b1)");
     } else {

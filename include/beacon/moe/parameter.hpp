@@ -36,9 +36,9 @@ class parameter {
   parameter() = default;
   /// A zero tensor of `shape` (one or two extents, row-major; a vector is one row).
   parameter(const B& be, std::string name, std::vector<size_type> shape) : name_(std::move(name)), shape_(std::move(shape)) {
-    if (shape_.empty() || shape_.size() > 2) beacon::detail::fail("moe::parameter", "shape", "1 or 2 extents", shape_.size());
+    if (shape_.empty() || shape_.size() > 2) beacon::fail("moe::parameter", "shape", "1 or 2 extents", shape_.size());
     for (auto e : shape_)
-      if (e < 0) beacon::detail::fail("moe::parameter", "shape", "extents >= 0", e);
+      if (e < 0) beacon::fail("moe::parameter", "shape", "extents >= 0", e);
     allocate(be, rows() * cols());
   }
 
@@ -55,7 +55,7 @@ class parameter {
 
   /// Freezes rows [0, n) (never unfreezes). A fully frozen parameter releases gradient and moments.
   void freeze_rows(size_type n) {
-    if (n < 0 || n > rows()) beacon::detail::fail("moe::parameter::freeze_rows", "n", beacon::detail::concat("in [0, ", rows(), "]"), n);
+    if (n < 0 || n > rows()) beacon::fail("moe::parameter::freeze_rows", "n", beacon::concat("in [0, ", rows(), "]"), n);
     frozen_rows_ = std::max(frozen_rows_, n);
     if (frozen()) {
       grad_ = buffer();
@@ -98,7 +98,7 @@ class parameter {
 
   /// Grows a matrix parameter by n zero rows (values, gradients and moments of the old rows kept).
   void append_rows(const B& be, size_type n) {
-    if (shape_.size() != 2) beacon::detail::fail("moe::parameter::append_rows", "shape", "a matrix", "a vector");
+    if (shape_.size() != 2) beacon::fail("moe::parameter::append_rows", "shape", "a matrix", "a vector");
     const size_type old = size();
     shape_[0] += n;
     value_ = grown(be, value_, old);

@@ -99,7 +99,7 @@ void score_gradient(const B& be, const routing<T, B>& r, matrix_view<const T, ty
 template <class T, class B>
 void copy_matrix(const B& be, matrix_view<const T, typename B::memory_space> src, matrix_view<T, typename B::memory_space> dst) {
   using space = typename B::memory_space;
-  beacon::detail::require_same_shape("moe::copy_matrix", "dst", src, dst);
+  beacon::require_same_shape("moe::copy_matrix", "dst", src, dst);
   for_each_element(be, src.rows(), src.cols(), kernels::scaled_copy<T, space>{src, T(1), dst});
 }
 

@@ -32,7 +32,7 @@ struct softmax_topk_router {
   static constexpr size_type k = TopK::value;
   static constexpr bool instance_level = false;
   using options = softmax_router_options;
-  static std::string identity() { return beacon::detail::concat("softmax_topk<k=", k, ">"); }
+  static std::string identity() { return beacon::concat("softmax_topk<k=", k, ">"); }
 
   template <class T, class B>
   struct cache {
@@ -51,8 +51,8 @@ struct softmax_topk_router {
     state() = default;
     state(const B& be, size_type d_model, size_type /*rank*/, size_type /*key_dim*/, const options& o, std::uint64_t seed)
         : d_model_(d_model), opt_(o), seed_(seed), gate_(be, "router.gate", {0, d_model}) {
-      if (!std::isfinite(o.noise_std) || o.noise_std < 0) beacon::detail::fail("softmax_topk_router", "options.noise_std", ">= 0 and finite", o.noise_std);
-      if (!std::isfinite(o.load_balance_weight)) beacon::detail::fail("softmax_topk_router", "options.load_balance_weight", "finite", o.load_balance_weight);
+      if (!std::isfinite(o.noise_std) || o.noise_std < 0) beacon::fail("softmax_topk_router", "options.noise_std", ">= 0 and finite", o.noise_std);
+      if (!std::isfinite(o.load_balance_weight)) beacon::fail("softmax_topk_router", "options.load_balance_weight", "finite", o.load_balance_weight);
     }
 
     [[nodiscard]] const options& settings() const noexcept { return opt_; }
@@ -74,8 +74,8 @@ struct softmax_topk_router {
     void route(const B& be, matrix_view<const T, space> x, cache<T, B>& c, const route_request& req) const {
       const char* fn = "softmax_topk_router::route";
       const size_type t = experts();
-      if (t == 0) beacon::detail::fail(fn, "experts", ">= 1 (insert an expert first)", 0);
-      beacon::detail::require_extent(fn, "x", "cols (d_model)", x.cols(), d_model_);
+      if (t == 0) beacon::fail(fn, "experts", ">= 1 (insert an expert first)", 0);
+      beacon::require_extent(fn, "x", "cols (d_model)", x.cols(), d_model_);
       c.x = x;
       c.route.resize(be, x.rows(), t, std::min(k, t));
       c.aux_loss = 0;

@@ -23,7 +23,7 @@ struct swiglu_expert {
   template <class T, class B>
   static void init(const B& be, expert_parameters<T, B>& p, const expert_init<T, typename B::memory_space>& how, std::uint64_t slot) {
     if (how.how == expert_init<T, typename B::memory_space>::kind::copy_of_ffn) {
-      if (how.ffn.size() != 2) beacon::detail::fail("swiglu_expert::init", "ffn", "2 matrices (W_gate, W_up)", how.ffn.size());
+      if (how.ffn.size() != 2) beacon::fail("swiglu_expert::init", "ffn", "2 matrices (W_gate, W_up)", how.ffn.size());
       detail::copy_into(be, p[0], how.ffn[0], "swiglu_expert::init", "ffn[0] (W_gate)");
       detail::copy_into(be, p[1], how.ffn[1], "swiglu_expert::init", "ffn[1] (W_up)");
     } else {
