@@ -10,11 +10,22 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 namespace beacon_reference {
+
+/// Largest |got - want| / (1e-10 + 1e-10 |want|): <= 1 means within the cross-checks' tolerance.
+inline double worst(const std::vector<double>& got, const std::vector<double>& want) {
+  if (got.size() != want.size()) return INFINITY;
+  double w = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) w = std::max(w, std::abs(got[i] - want[i]) / (1e-10 + 1e-10 * std::abs(want[i])));
+  return w;
+}
 
 /// The scratch file the script wrote (set before the test cases run).
 inline std::string reference_file;

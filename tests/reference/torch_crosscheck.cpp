@@ -17,6 +17,7 @@
 #include <vector>
 
 using beacon_reference::reference_file;
+using beacon_reference::worst;
 
 namespace {
 
@@ -27,13 +28,6 @@ std::vector<T> read_values(std::ifstream& in, std::size_t n) {
   return v;
 }
 
-/// Largest |got - want| / (1e-10 + 1e-10 |want|): <= 1 means within tolerance.
-double worst(const std::vector<double>& got, const std::vector<double>& want) {
-  if (got.size() != want.size()) return INFINITY;
-  double w = 0;
-  for (std::size_t i = 0; i < got.size(); ++i) w = std::max(w, std::abs(got[i] - want[i]) / (1e-10 + 1e-10 * std::abs(want[i])));
-  return w;
-}
 }  // namespace
 
 TEST_CASE("semantic re-weighted cross-entropy and its logit gradient match PyTorch autograd") {

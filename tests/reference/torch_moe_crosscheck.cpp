@@ -19,6 +19,7 @@
 #include <vector>
 
 using beacon_reference::reference_file;
+using beacon_reference::worst;
 namespace moe = beacon::moe;
 using beacon::activation;
 using beacon::index_type;
@@ -47,13 +48,6 @@ tensor read_tensor(std::ifstream& in, std::string& name) {
   t.v.resize(static_cast<std::size_t>(t.rows * t.cols));
   for (auto& x : t.v) in >> x;
   return t;
-}
-
-double worst(const std::vector<double>& got, const std::vector<double>& want) {
-  if (got.size() != want.size()) return INFINITY;
-  double w = 0;
-  for (std::size_t i = 0; i < got.size(); ++i) w = std::max(w, std::abs(got[i] - want[i]) / (1e-10 + 1e-10 * std::abs(want[i])));
-  return w;
 }
 
 template <class Router>

@@ -228,8 +228,8 @@ Adaptor load_adaptor(const Backend& be, const std::string& path, const load_opti
     throw bad(std::string("config metadata is malformed: ") + e.what());
   }
   if (experts < 0 || experts > 1000000) throw bad(beacon::concat("expert count ", experts, " is out of range"));
-  if (cfg.d_model < 1 || cfg.d_model > (1 << 24) || cfg.expert_hidden < 1 || cfg.expert_hidden > (1 << 24) || cfg.router_rank < 0 ||
-      cfg.router_rank > (1 << 24) || cfg.key_dim < 0 || cfg.key_dim > (1 << 24))
+  const auto in_range = [](size_type v, size_type lo) { return v >= lo && v <= (size_type{1} << 24); };
+  if (!in_range(cfg.d_model, 1) || !in_range(cfg.expert_hidden, 1) || !in_range(cfg.router_rank, 0) || !in_range(cfg.key_dim, 0))
     throw bad("config sizes are out of range");
   Adaptor a = [&] {
     try {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "expert_init.hpp"
+#include "grouped_expert.hpp"
 #include "parameter.hpp"
 #include "routing.hpp"
 
@@ -48,6 +49,20 @@ template <class T, class B>
 vector_view<T, typename B::memory_space> grad_vector_or_empty(parameter<T, B>& p) {
   auto g = p.grad();
   return g.empty() ? vector_view<T, typename B::memory_space>() : vector_view<T, typename B::memory_space>(g.data(), g.size());
+}
+
+/// The grouped two-layer computation y = act(x W1^T + b1) W2^T + b2 of the MLP-shaped experts (MLP,
+/// and LoRA: the same without biases). `cache` holds z and act(z) as two blocks of x.rows() rows.
+template <class B, class T, class S = typename B::memory_space>
+void mlp_family_forward(const B& be, activation act, const std::vector<mlp_weights<T, S>>& w, const std::vector<index_type>& offsets,
+                        matrix_view<const T, S> x, matrix_view<T, S> cache, matrix_view<T, S> y) {
+  grouped_mlp_forward(be, act, w, offsets, x, mlp_cache<T, S>{cache.row_block(0, x.rows()), cache.row_block(x.rows(), x.rows())}, y);
+}
+template <class B, class T, class S = typename B::memory_space>
+void mlp_family_backward(const B& be, activation act, const std::vector<mlp_weights<T, S>>& w, const std::vector<mlp_gradients<T, S>>& g,
+                         const std::vector<index_type>& offsets, matrix_view<const T, S> x, matrix_view<T, S> cache,
+                         matrix_view<const T, S> dy, matrix_view<T, S> dx) {
+  grouped_mlp_backward(be, act, w, g, offsets, x, mlp_cache<T, S>{cache.row_block(0, x.rows()), cache.row_block(x.rows(), x.rows())}, dy, dx);
 }
 
 }  // namespace detail

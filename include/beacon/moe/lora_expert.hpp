@@ -37,8 +37,8 @@ struct lora_expert {
   static void forward(const B& be, const std::vector<const expert_parameters<T, B>*>& experts, const std::vector<index_type>& offsets,
                       matrix_view<const T, S> x, matrix_view<T, S> cache, matrix_view<T, S> y) {
     std::vector<mlp_weights<T, S>> w;
-    for (const auto* e : experts) w.push_back({(*e)[0].value(), {}, (*e)[1].value(), {}});
-    grouped_mlp_forward(be, Act, w, offsets, x, mlp_cache<T, S>{cache.row_block(0, x.rows()), cache.row_block(x.rows(), x.rows())}, y);
+    for (const auto* e : experts) w.push_back({(*e)[0].value(), {}, (*e)[1].value(), {}});  // no biases
+    detail::mlp_family_forward(be, Act, w, offsets, x, cache, y);
   }
 
   template <class T, class B, class S = typename B::memory_space>
@@ -51,7 +51,7 @@ struct lora_expert {
       w.push_back({(*e)[0].value(), {}, (*e)[1].value(), {}});
       g.push_back({(*e)[0].grad(), {}, (*e)[1].grad(), {}});
     }
-    grouped_mlp_backward(be, Act, w, g, offsets, x, mlp_cache<T, S>{cache.row_block(0, x.rows()), cache.row_block(x.rows(), x.rows())}, dy, dx);
+    detail::mlp_family_backward(be, Act, w, g, offsets, x, cache, dy, dx);
   }
 };
 

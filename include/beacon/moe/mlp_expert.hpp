@@ -41,7 +41,7 @@ struct mlp_expert {
                       matrix_view<const T, S> x, matrix_view<T, S> cache, matrix_view<T, S> y) {
     std::vector<mlp_weights<T, S>> w;
     for (const auto* e : experts) w.push_back(weights(*e));
-    grouped_mlp_forward(be, Act, w, offsets, x, mlp_cache<T, S>{cache.row_block(0, x.rows()), cache.row_block(x.rows(), x.rows())}, y);
+    detail::mlp_family_forward(be, Act, w, offsets, x, cache, y);
   }
 
   template <class T, class B, class S = typename B::memory_space>
@@ -54,7 +54,7 @@ struct mlp_expert {
       w.push_back(weights(*e));
       g.push_back({(*e)[0].grad(), detail::grad_vector_or_empty((*e)[1]), (*e)[2].grad(), detail::grad_vector_or_empty((*e)[3])});
     }
-    grouped_mlp_backward(be, Act, w, g, offsets, x, mlp_cache<T, S>{cache.row_block(0, x.rows()), cache.row_block(x.rows(), x.rows())}, dy, dx);
+    detail::mlp_family_backward(be, Act, w, g, offsets, x, cache, dy, dx);
   }
 
  private:
