@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # beacon developer entry points. Everything builds into build/ (executables in build/bin/).
 #   make          install missing Debian packages, configure (Release) and build everything
 #   make test     ... and run the whole test suite with ctest

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench_core: the foundation primitives on beacon::cpu (default thread count) against the
 // roofline probed at start-up (roofline.hpp; models from engineering.md B.5).
 //

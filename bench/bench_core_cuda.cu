@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench_core_cuda: the foundation primitives on beacon::cuda, timed with CUDA events (GPU time of
 // the queued work, launch gaps excluded) against a roofline probed on the GPU at start-up:
 //   bandwidth: device-to-device cudaMemcpyAsync of 1 GiB (2 bytes moved per byte copied), best of 10;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // InfoDiffusion kernels on the CPU backend (issue 6): per-token noising x_t = a x0 + b eps with
 // in-kernel Philox (bytes = read x0 + write x_t), and rounding to the nearest embedding row
 // (2 N V D FLOP through the backend GEMM + arg-min).

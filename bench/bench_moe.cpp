@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // LEMoE adaptor on the CPU backend (issue 3): KV-anchor routing including the projection and score
 // GEMMs (2 T H d_p + 2 T d_p d_k + 2 T d_k E FLOP), and one adaptor forward (routing, dispatch and
 // one SwiGLU expert GEMM chain per expert: 6 T H F FLOP with top-1), and the backend-generic grouped

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // k-means Lloyd iteration on the CPU backend (issue 4): the assignment (one GEMM per chunk + arg-min)
 // and the deterministic update (group by label, gather, segmented sums), reported as one iteration
 // with 2 n k d FLOP (the FAISS convention's n k d multiply-adds). Sizes from engineering.md B.6.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Semantic re-weighted cross-entropy forward + backward on the CPU backend (issue 5): softmax and
 // CE over V, the items' expected embeddings E^T (mean p) (2 (N / L) V D FLOP: pooled before the
 // GEMM), weights, and dL/dlogits in place. PyTorch reference at the same sizes:

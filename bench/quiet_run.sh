@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs a benchmark command only while no other process is using the CPU, and reruns it when other
 # processes took more than 5% of the machine's CPU time during the run (a shared 2-vCPU box makes
 # every OpenMP barrier wait for a descheduled thread otherwise). Linux only (/proc/stat).
@@ -13,7 +14,7 @@
 set -u
 tries=6
 if [ "${1:-}" = "-n" ]; then tries=$2; shift 2; fi
-[ $# -ge 2 ] || { sed -n '2,13p' "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '3,14p' "$0" >&2; exit 2; }
 out=$1
 shift
 hz=$(getconf CLK_TCK)

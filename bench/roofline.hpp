@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Roofline support for beacon's Google Benchmark suites (bench_<module>.cpp).
 //

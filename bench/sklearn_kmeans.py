@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """scikit-learn Lloyd iteration time on bench_plan's sizes, for a side-by-side number.
 
 Usage: /usr/bin/python3 bench/sklearn_kmeans.py   (needs Debian's python3-sklearn)

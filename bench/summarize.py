@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Markdown tables from a Google Benchmark JSON file written by a bench_<module> binary.
 
     build/bin/bench_core --benchmark_repetitions=5 --benchmark_display_aggregates_only=true \

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """PyTorch CPU reference for bench_moe's routing grid (BM_route_softmax_gate, BM_route_kv_anchor).
 
 Same sizes and the same math, fp32, on torch.randn data (torch.manual_seed(42)):

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """PyTorch CPU reference for bench_semantic's BM_semantic_ce (same sizes, same loss).
 
 Per case (BL, V) in {(4096, 32000), (16384, 50257)}, D = 1024, items of L = 8 tokens, every token

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """PyTorch CPU reference for bench_core's BM_softmax_top_k (same sizes, same byte model).
 
 Times the router the way Hugging Face's Mixtral/Switch code does it:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The LEMoE adaptor on the GPU: the same lines as on the CPU (examples/adaptor_variants.cpp,
 // lifelong_edit_minimal.cpp), with a beacon::cuda backend and device views. Two editing steps
 // insert and train an expert each; the checkpoint saved here loads on beacon::cpu as well.

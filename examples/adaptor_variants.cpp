@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Compile-time configuration of LEMoE adaptor variants: router x expert (x backend) as types, one
 // program. Each variant gets two editing steps on random data and reports its parameter count.
 #include <beacon/backend/cpu.hpp>

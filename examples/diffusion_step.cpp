@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Partial noising followed by a DDIM loop with an oracle denoiser (it returns the true x0): with
 // eta = 0 every step stays on the forward process's path and the last step returns x0 exactly.
 #include <beacon/beacon.hpp>

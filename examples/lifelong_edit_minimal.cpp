@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A minimal lifelong edit loop: 3 editing steps, each inserts an expert (earlier ones freeze),
 // trains it until the batch's targets are met, and then every earlier batch is re-checked.
 #include <beacon/backend/cpu.hpp>

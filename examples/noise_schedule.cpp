@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-token alpha_bar of InfoDiffusion's entropy-aware schedule for one sentence: informative words
 // keep their signal longer ("keyinfo-first"), function words lose it early.
 #include <beacon/diffusion.hpp>

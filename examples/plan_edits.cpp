@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Planning the editing order of a set of edits: k-means over their embeddings, batches of similar
 // edits, and the paper's diagnostics for the planned order against a random one.
 #include <beacon/beacon.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The semantic re-weighted cross-entropy on a toy batch: items whose expected output embedding is
 // far from their knowledge target (in cosine distance) get more weight, and the gradient w.r.t. the
 // logits comes back in the same call. Then data filtering by the target semantic distance.

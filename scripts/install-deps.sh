@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs the Debian packages beacon needs to build, test and benchmark, but only those missing.
 # Used by `make`, `make test`, `make bench` and `.ci/run`; safe to run repeatedly.
 set -euo pipefail

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Shared pieces of the `beacon` command: output helpers and the exit-code contract
 // (0 success, 1 unreadable or corrupt input, 2 bad usage).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `beacon kmeans` and `beacon plan`: k-means and the editing-order planner on a .npy matrix.
 #include <beacon/beacon.hpp>
 #include <beacon/io/npy.hpp>

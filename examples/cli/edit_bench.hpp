@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // `beacon edit-bench`: shared declarations of its two translation units (data loading / the embedded
 // synthetic knowledge base in edit_bench_data.cpp, the host model and editing methods in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `beacon edit-bench`: lifelong model editing end to end. A small frozen knowledge model (token
 // embeddings -> masked mean-pool -> one residual FFN block -> output layer over answer strings) is
 // pre-trained on the original facts, then edited in S steps by fine-tuning, a conventional MoE

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `beacon edit-bench` data: ZsRE-format JSON records, and the embedded synthetic knowledge base.
 #include <algorithm>
 #include <fstream>

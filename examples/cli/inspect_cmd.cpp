@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `beacon inspect FILE`: what an adaptor checkpoint holds (experts, keys, config, frozen flags) and
 // whether its checksum matches, without knowing the adaptor's C++ type.
 #include <beacon/io/safetensors.hpp>

@@ -1,12 +1,15 @@
+// SPDX-License-Identifier: Apache-2.0
 // The `beacon` command: lifelong-editing benchmark and tools over the beacon library.
-//   beacon schedule | kmeans | plan | inspect | edit-bench   (see `beacon <command> --help`)
+//   beacon schedule | kmeans | plan | inspect | edit-bench   (see `beacon <command> --help`); beacon --version
 // Exit codes: 0 success, 1 unreadable or corrupt input, 2 bad usage.
+#include <beacon/core/config.hpp>
 #include <beacon/core/error.hpp>
 
 #include "cli_common.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"beacon: lifelong model editing (LEMoE), semantic PEFT losses and entropy-aware diffusion schedules"};
+  app.set_version_flag("--version", std::string("beacon ") + BEACON_VERSION_STRING, "print the version (the library's BEACON_VERSION_STRING) and exit");
   app.require_subcommand(1);
   beacon::cli::add_schedule_command(app);
   beacon::cli::add_cluster_commands(app);
@@ -17,6 +20,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "beacon: error: " << e.what() << " (run with --help)\n";

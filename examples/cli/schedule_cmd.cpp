@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `beacon schedule`: a noise schedule's buffers as JSON, CSV or an SVG of the alpha_bar curves.
 #include <beacon/diffusion/entropy_schedule.hpp>
 #include <beacon/diffusion/information.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Minimal SVG charts for the command-line tool: line charts (schedules) and grouped bars (results).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // beacon umbrella header: everything that compiles with a plain host C++20 compiler.
 // CUDA users add #include <beacon/backend/cuda.cuh> in their .cu files.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // InfoDiffusion building blocks: schedules, information measures, noising, reverse steps,
 // self-conditioning, rounding, loss terms and timestep samplers.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // LEMoE: the lifelong-editing MoE adaptor (written once over the backend: beacon::cpu or
 // beacon::cuda), its routers and experts, and the building blocks it is made of (dispatch, grouped

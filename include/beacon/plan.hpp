@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Clustering-based editing-order planning (LEMoE §4.3): k-means and the batch planner.
 

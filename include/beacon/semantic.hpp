@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Semantic PEFT building blocks: distances, semantic vectors, drift/interference diagnostics,
 // data filtering and the semantic re-weighted cross-entropy.

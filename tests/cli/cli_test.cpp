@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Contract tests of the `beacon` command: each subcommand's JSON (parsed), CSV/SVG, error exits.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
@@ -296,4 +297,11 @@ TEST_CASE("edit-bench --loss semantic: the semantic re-weighted loss trains, the
   r = run("edit-bench --quiet --edits 20 --steps 2 --methods ft --loss semantic --filter-fraction 1");
   CHECK(r.code == 2);
   CHECK(r.out.find("--filter-fraction") != std::string::npos);
+}
+
+TEST_CASE("--version: the command, the headers and the CMake package agree on the version") {
+  const auto r = run("--version");
+  CHECK(r.code == 0);
+  CHECK(r.out == std::string("beacon ") + BEACON_VERSION_STRING + "\n");
+  CHECK(std::string(BEACON_VERSION_STRING) == BEACON_PROJECT_VERSION);  // CMake's project(VERSION)
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Must NOT compile: a device-space view handed to a CPU-backend operation. ctest builds this file
 // twice: as-is (expected to fail) and with BEACON_COMPILE_FAIL_CONTROL (host views, expected to
 // build), so the failure is known to come from the memory-space check and nothing else.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Included by the consumer projects once beacon is available (found or added): checks that
 # beacon::cuda exists exactly when the producer build had it, and builds consumer.cpp against
 # beacon::beacon. The driver (run_consumer.cmake) finds the executable through

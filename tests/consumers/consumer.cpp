@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The program every "package" test builds against beacon: through find_package(beacon), through
 // add_subdirectory(beacon), and through pkg-config. It runs two real operations on the CPU backend
 // and returns nonzero on any mismatch.

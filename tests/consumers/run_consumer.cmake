@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Driver for the "package" tests, run by ctest as `cmake -D... -P run_consumer.cmake [-- args]`.
 #
 #   MODE=install  BUILD_DIR PREFIX INCLUDEDIR DATADIR

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # The pkg-config consumer, run by ctest:
 #   sh run_pkg_config.sh PC_DIR INCLUDE_DIR CXX SOURCE WORK VERSION OPENMP
 # compiles SOURCE with `CXX $(pkg-config --cflags --libs beacon)` against the beacon.pc in PC_DIR

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Adaptor checkpoints: bit-exact round trip, rejection of corrupted files with format_error (and a
 // fuzz loop that never crashes; it runs under ASan in `make sanitize`), atomic replacement when a
 // write fails midway, an independent Python/numpy reader of the same file, the full type identity

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // InfoDiffusion process on the CPU backend: partial noising, x0 jitter, reverse steps with an oracle
 // denoiser, re-anchoring, rounding against brute force, self-conditioning, losses, timestep samplers.
 #include <doctest/doctest.h>

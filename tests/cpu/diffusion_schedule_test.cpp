@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // InfoDiffusion schedules: spec infodiffusion.md §5 spot values and edge cases, posterior identities,
 // the entropy-aware schedule and the information measures.
 #include <doctest/doctest.h>

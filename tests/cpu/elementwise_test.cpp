@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // axpby transforms and Philox-driven noise on the CPU backend.
 #include <doctest/doctest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // CPU GEMM against a naive triple loop in long double, for every transpose combination.
 #include <doctest/doctest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The library's backend-generic moe::adaptor against the Eigen oracle (tests/oracle), for every
 // router x expert combination: forward outputs, every trainable parameter's gradient, and several
 // AdamW training steps (forced and by-score routing), with the oracle holding the same values.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The LEMoE test oracle (tests/oracle): spec lemoe.md TC-1..TC-7, finite-difference gradients of every backward (experts,
 // gates, keys, projection), freezing across insertions, dispatch determinism.
 #include <doctest/doctest.h>

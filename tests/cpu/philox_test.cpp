@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Philox4x32-10 against the Random123 known-answer vectors, and the variates built on it.
 #include <doctest/doctest.h>
 

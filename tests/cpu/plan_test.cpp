@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // k-means and the editing-order planner: spec lemoe.md TC-8 and TC-9, blob recovery, monotone
 // inertia, determinism, restarts, empty-cluster repair and bad input.
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Deterministic reductions and workspace carving.
 #include <doctest/doctest.h>
 

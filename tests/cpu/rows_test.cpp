@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Masked mean-pool, row gather/scatter and segmented row sums on the CPU backend.
 #include <doctest/doctest.h>
 

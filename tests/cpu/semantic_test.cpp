@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Semantic PEFT: spec semantic_peft.md cases T1-T9, finite-difference gradients, reductions to plain
 // cross-entropy, a 50 000-word vocabulary in float, and bad input.
 #include <doctest/doctest.h>

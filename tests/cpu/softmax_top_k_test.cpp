@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Row softmax, top-k, the fused router primitive and arg-max/arg-min on the CPU backend.
 #include <doctest/doctest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Views, Eigen interop, errors and the compile-time memory-space contract.
 #include <doctest/doctest.h>
 

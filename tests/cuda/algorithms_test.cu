@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The module algorithms written once over the backend (k-means / planner, diffusion noising,
 // reverse steps, re-anchoring, rounding, semantic vectors), run on beacon::cuda and compared with
 // the same calls on beacon::cpu (the oracle).

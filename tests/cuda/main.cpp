@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Entry point of the CUDA tests: without a visible GPU there is nothing to run them on, so the
 // binary says why and exits 77, which ctest (SKIP_RETURN_CODE 77) reports as skipped.
 #define DOCTEST_CONFIG_IMPLEMENT

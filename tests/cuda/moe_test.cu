@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one LEMoE adaptor on beacon::cuda against the same adaptor on beacon::cpu (the oracle;
 // tests/cpu/moe_adaptor_test.cpp ties the CPU adaptor to the Eigen oracle under tests/oracle): every
 // router x expert combination through insertion, training steps (AdamW), forward, backward and

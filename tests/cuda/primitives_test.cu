@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // beacon::cuda primitives against the CPU backend (the oracle): the backend object, buffers and
 // copies, GEMM, softmax / top-k / the fused router, arg-max/min, pooling, gather/scatter, segmented
 // sums, grouping, empty inputs and host-side shape errors (same exception, same message).

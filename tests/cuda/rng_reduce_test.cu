@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Philox on the device (known-answer vectors, stream variates bit-identical to the host), noise
 // fills and noisy axpby against the CPU, the deterministic sum bit for bit, the elementwise
 // primitives, and backend-generic algorithms (nearest_rows, k-means) run on beacon::cuda.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The semantic re-weighted cross-entropy on beacon::cuda against the CPU path (the oracle): every
 // weight scheme, normalisation, granularity, output vector and distance, with prompt masks, the
 // ADDITIVE term, ties, the chunked scratch paths, padded views, the empty-batch and zero-weight

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Helpers shared by the CUDA tests: random host data, device copies, bit comparisons, and the
 // message of the exception an operation throws (to compare CPU and CUDA error messages).

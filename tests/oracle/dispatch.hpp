@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Expert dispatch: the (token, choice) pairs of a routing grouped by expert, so each expert runs
 // one GEMM over its tokens. Pairs are ordered by expert, then token, then choice (a stable counting

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // What every expert policy shares: how a new expert is initialised, and small Eigen helpers.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The test oracle: LEMoE written a second time in plain Eigen loops (CPU only, namespace
 // beacon::oracle). It is the implementation the spec's hand-checked cases (TC-1..TC-7) and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The test oracle (plain Eigen, CPU only): a named trainable tensor with its gradient and AdamW moments, and the frozen flag that lifelong
 // editing relies on: a frozen parameter is never written by an optimizer step (bit-identical).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Routing vocabulary shared by the router policies: top-k as a type, gate normalisation, the
 // routing result, and the softmax / top-k / gate-gradient math both routers use.

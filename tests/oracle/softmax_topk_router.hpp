@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The conventional token-level gate (MEMoE-style, the baseline LEMoE improves on): logits = W_g x
 // (+ optional Gaussian noise in training), softmax over the existing experts, top-k, renormalised

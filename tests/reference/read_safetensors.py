@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Independent reader of the safetensors format (json + numpy only), for tests/cpu/checkpoint_test.cpp.
 
 Prints one line per tensor: name, dtype, shape, and the float64 sum of its elements. Exit 77 when

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The shared main() of the optional reference cross-checks: Debian's interpreter runs the reference
 // script, which writes its inputs and results into a scratch file, then the doctest cases compare

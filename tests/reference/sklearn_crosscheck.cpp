@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Optional cross-check of beacon's k-means against scikit-learn (Debian python3-sklearn) on the
 // digits data set it ships: from the same initial centroids, the same labels and the inertia within
 // 1e-6 relative. Exits 77 (ctest: skipped) with a message when scikit-learn is not installed.

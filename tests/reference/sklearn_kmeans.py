@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Reference k-means run for tests/reference/sklearn_crosscheck.cpp.
 
 Writes the digits data set that python3-sklearn ships, an initialisation (its first k points and a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Optional cross-check of the semantic re-weighted cross-entropy (CPU path, double) against PyTorch
 // (Debian python3-torch): per-item / per-token, expected / argmax output vectors, linear / softmax /
 // power weights, both normalisations and the ADDITIVE term; the loss, the per-item CE and distances

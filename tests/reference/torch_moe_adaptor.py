@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Reference LEMoE adaptor for tests/reference/torch_moe_crosscheck.cpp.
 
 PyTorch (Debian python3-torch) computes, in float64 with autograd, the adaptor's output

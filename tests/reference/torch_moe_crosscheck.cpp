@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Independent cross-check of the LEMoE adaptor against PyTorch (Debian python3-torch): for every
 // router x expert case of tests/reference/torch_moe_adaptor.py (KV anchors shared / per-expert with
 // dot, scaled and cosine scores, softmax over all or renormalised; the softmax top-k gate;

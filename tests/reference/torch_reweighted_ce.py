@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Reference semantic re-weighted cross-entropy for tests/reference/torch_crosscheck.cpp.
 
 PyTorch (Debian python3-torch) computes, in float64 with autograd, the loss of spec

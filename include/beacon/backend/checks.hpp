@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Argument validation shared by the CPU and CUDA primitives, so both backends reject bad input
 // with the same beacon::error and the same message. Only metadata is checked here (shapes, k,

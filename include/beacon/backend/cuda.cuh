@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The CUDA backend and all its primitives (nvcc only: include from .cu files). The same operations,
 // names and argument order as backend/cpu.hpp, taking `const beacon::cuda&` and device_space views;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Nearest reference row under squared Euclidean distance, for any backend: the k-means assignment
 // step and diffusion's rounding to the embedding table are the same computation.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Host <-> backend transfers for algorithms written over any backend: small vectors of metadata
 // (offsets, per-row coefficients, per-row results) cross with these; tensors stay on the backend.

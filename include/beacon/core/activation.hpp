@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Elementwise activations of dense layers and their derivatives (scalar, host and device): the
 // math of the backend's bias_activation / gated_activation primitives and of every expert.

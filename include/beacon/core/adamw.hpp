@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // AdamW with decoupled weight decay (Loshchilov & Hutter), as plain data and one element's math:
 //   m = b1 m + (1 - b1) g,  v = b2 v + (1 - b2) g^2,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The backend concept: what every execution backend (beacon::cpu, beacon::cuda) provides.
 // Algorithms are templates over a backend object passed first (Thrust's execution-policy idiom);

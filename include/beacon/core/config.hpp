@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Compile-environment switches shared by every beacon header.
 //
@@ -20,9 +21,9 @@
 #endif
 
 #define BEACON_VERSION_MAJOR 0
-#define BEACON_VERSION_MINOR 1
+#define BEACON_VERSION_MINOR 2
 #define BEACON_VERSION_PATCH 0
-#define BEACON_VERSION_STRING "0.1.0"
+#define BEACON_VERSION_STRING "0.2.0"
 
 #include <cstdint>
 

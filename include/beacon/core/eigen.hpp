@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Zero-copy interop between beacon views and Eigen (host memory only).
 //

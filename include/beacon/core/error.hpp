@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // beacon's exception hierarchy and the checks that produce it.
 //

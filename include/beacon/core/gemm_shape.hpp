@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // GEMM operand conventions shared by every backend: C = alpha * op(A) * op(B) + beta * C on
 // row-major views; with beta == 0 the old C is never read (BLAS rule: NaNs in C do not leak).

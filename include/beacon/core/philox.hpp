@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Philox4x32-10 counter-based RNG (Salmon et al., SC'11), usable on host and device.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Non-owning views over caller memory: matrix_view (row-major with a leading dimension) and
 // vector_view (contiguous). The memory space is part of the type, so handing a host view to a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Scratch memory in the CUB idiom: an operation states how many bytes it needs (a query), the
 // caller or backend provides them once, and the operation carves typed arrays out of that block.

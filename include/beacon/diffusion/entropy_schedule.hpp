@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // InfoDiffusion's entropy-aware ("keyinfo-first") per-token noise schedule.
 //

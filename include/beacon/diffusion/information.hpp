@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Per-token information H(w) and its per-sentence normalisation e(w), the input of InfoDiffusion's
 // entropy-aware schedule:  e(w_i) = (H(w_i) - mean_j H(w_j)) / (max_j H(w_j) - min_j H(w_j)).

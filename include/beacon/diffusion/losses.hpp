@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The training loss terms of the DiffuSeq/InfoDiffusion reference, per example (B examples of L
 // token rows of dimension d; every mean runs over all L*d values, source and padding included):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The forward process with partial noising: x_t = sqrt(alpha_bar) x0 + sqrt(1 - alpha_bar) eps on
 // target positions (mask = 1), x_t = x0 on source positions (mask = 0), one timestep per example

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Rounding x0_hat to the nearest embedding row (the "clamping trick"): for each row x,
 // argmin_v ||E_v||^2 - 2 E_v . x (||x||^2 is constant per row, so it cannot change the arg-min), via

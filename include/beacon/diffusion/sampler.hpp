@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Reverse steps: the posterior q(x_{k-1} | x_k, x0), DDPM with the reference's "fixed large"
 // variance, DDIM with eta (correct strided alpha_bar_{k-gap} by default, the DiffuSeq quirk

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Scalar noise schedules and their buffers, exactly as the DiffuSeq reference (the code InfoDiffusion
 // ships) defines them: raw betas per named schedule, the SpacedDiffusion re-derivation of the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Self-conditioning (Analog Bits recipe, as InfoDiffusion describes it): the denoiser also sees its
 // previous estimate x0_tilde. Training feeds x0_tilde = stopgrad(f(x_t, 0, t)) for a random half of

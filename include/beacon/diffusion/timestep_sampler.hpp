@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Training-timestep samplers: uniform, and the reference's loss-aware second-moment resampler
 // (uniform until every t holds `history` losses, then p_t ∝ sqrt(mean(loss_t^2)) mixed with a

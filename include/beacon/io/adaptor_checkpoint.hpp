@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Adaptor checkpoints in safetensors: every parameter as a tensor (F32/F64, PyTorch layout), and in
 // __metadata__ the format tag, the adaptor's full type identity (scalar, router kind and top-k,

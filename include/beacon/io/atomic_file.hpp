@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Atomic file replacement: write a temporary file next to the target, fsync it, rename it over the
 // target, fsync the directory. A crash or an error at any point leaves either the old file or the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // NumPy .npy files (format versions 1-3) for the command-line tool: 2-D, C-order, float32 or
 // float64, little-endian. Anything else is rejected with format_error saying what was found.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // safetensors (the Hugging Face format, readable from Python) — writer and validating reader.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The lifelong-editing MoE adaptor (LEMoE), written once over the backend: experts beside one
 // frozen FFN, one new expert per editing step with every earlier expert (and key) frozen, routed

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Expert dispatch on any backend: the (token, choice) pairs of a routing grouped by expert (expert,
 // then token, then choice: a stable sort), the token rows gathered into one expert-grouped buffer,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // What the expert policies share: their parameter lists, insertion-time initialisation helpers and
 // the views the grouped kernels take.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // How insert_expert initialises a new expert. copy_of copies the host FFN's input-side weights
 // (views in the adaptor's memory space) and zeroes the output projection, so insertion is an exact

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Grouped expert FFNs on any backend: every expert runs once over its contiguous group of rows of
 // the expert-grouped buffer (grouped_dispatch.hpp), one backend GEMM per layer and expert (cuBLAS on

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Per-instance anchor routing: the robust variant measured in spec lemoe.md §12 (Avg .83 on ZsRE
 // where the paper-faithful KV router collapsed to chance). Every edited instance's embedding is

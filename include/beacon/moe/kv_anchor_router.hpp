@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // LEMoE's KV-anchor router (spec lemoe.md §4, §11.3), over the backend. Per instance j:
 //   e_j = masked mean-pool of frozen token embeddings         (the caller's, e.g. masked_mean_pool)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Low-rank expert of rank R: y = B act(A x), A (R x d) random, B (d x R) zero at insertion (a
 // no-op). act = identity is classic LoRA (B A x); ReLU is the LiveEdit re-implementation's choice.

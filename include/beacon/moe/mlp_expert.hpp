@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Two-layer MLP expert: y = W2 act(W1 x + b1) + b2, act a beacon::activation (ReLU, SiLU, GELU or
 // identity).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A named trainable tensor held by the backend (value, gradient and AdamW moments in backend
 // buffers) with the freezing lifelong editing relies on: rows [0, frozen_rows) are never written by

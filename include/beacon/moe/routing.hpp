@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Routing vocabulary shared by the router policies: top-k as a type, gate normalisation, what a
 // forward pass asks of a router, the routing buffers a router fills (scores, softmax, chosen ids

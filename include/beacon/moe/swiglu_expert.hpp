@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // SwiGLU FFN expert (LLaMA's FFN shape): y = W_down (SiLU(W_gate x) * (W_up x)).
 

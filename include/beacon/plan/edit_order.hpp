@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // LEMoE's clustering-based editing-order planning: cluster the edit embeddings with k-means, fill
 // each editing batch from one cluster (members nearest their centroid first), top leftovers up from

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // k-means for the editing-order planner (and anyone else): k-means++ / random / first-k / given
 // initialisation, Lloyd iterations on any backend, deterministic centroid updates, empty-cluster

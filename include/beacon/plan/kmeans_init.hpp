@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // k-means initialisation on the host (it is sequential by nature): greedy k-means++ with
 // 2 + floor(ln k) candidates per centre (scikit-learn's variant), k distinct random points,

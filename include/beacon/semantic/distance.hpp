@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Semantic distance between two vectors (spec semantic_peft.md §2.2c):
 //   d(u, v) = 1 - cos(u, v),  cos = u.v / (max(|u|, eps) max(|v|, eps))        (per_norm, default)

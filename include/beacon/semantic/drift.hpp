@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Knowledge drift and interference diagnostics (spec semantic_peft.md §2.2d-f):
 //   drift           delta_k = dT_k - d0_k; pushed away iff delta_k > delta (strict)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Data filtering by target semantic distance d0 (spec semantic_peft.md §3), computed once before
 // training from the frozen model:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Semantic re-weighted cross-entropy on the CUDA backend (nvcc only): the same function, arguments,
 // result and errors as the CPU version in reweighted_loss.hpp, for device views.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Semantic re-weighted cross-entropy (spec semantic_peft.md §4): each item's (or answer token's)
 // cross-entropy is weighted by a detached function of its current semantic distance to the target,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Semantic vectors (spec semantic_peft.md §2.2a-b) through the frozen embedding matrix E (V x D):
 //   sequence vectors   sem(y) = mean_j E[y_j] (MEAN) or E[y_1] (FIRST) over the masked tokens

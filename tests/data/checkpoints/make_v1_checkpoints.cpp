@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Writes version-1 checkpoints (beacon.moe.adaptor/1) with the code before the format went to 2.
 #include <beacon/beacon.hpp>
 #include <beacon/io/adaptor_checkpoint.hpp>

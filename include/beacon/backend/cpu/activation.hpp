@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Dense-layer elementwise primitives on the CPU backend: bias + activation (forward), the
 // activation's backward, the gated (SwiGLU-style) product and its backward, and column sums (the

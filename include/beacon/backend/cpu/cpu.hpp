@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // beacon::cpu — the host backend: Eigen for dense algebra, OpenMP across rows.
 //

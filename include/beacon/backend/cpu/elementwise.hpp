@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // axpby-style elementwise transforms, with and without Philox noise.
 //

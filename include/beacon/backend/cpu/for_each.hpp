@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The backend's generic map primitives: call a functor for every index of a range (or every
 // element of a rows x cols grid), in parallel. Module kernels that only one paper needs (MoE

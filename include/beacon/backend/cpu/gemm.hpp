@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // GEMM on the CPU backend through Eigen (its blocked, vectorised kernel).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Grouping rows by an integer key (expert id, cluster label): counts -> offsets -> a stable
 // permutation, so each group's rows can be gathered contiguously and reduced in a fixed order.

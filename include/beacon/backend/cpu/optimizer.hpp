@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The AdamW update of one tensor on the CPU backend (core/adamw.hpp's element math, in double).
 

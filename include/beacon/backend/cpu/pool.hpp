@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Masked mean-pool of token rows into instance rows (the KV-anchor router's instance embedding).
 

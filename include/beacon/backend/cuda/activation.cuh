@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Dense-layer elementwise primitives on the CUDA backend (bias + activation, its backward, the
 // gated product and its backward, column sums): the CPU backend's contracts and messages

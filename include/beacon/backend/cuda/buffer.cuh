@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Owning device arrays (device_buffer, make_buffer) and copies between host and device views.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // CUDA runtime and cuBLAS status codes -> beacon::cuda_error, with a message naming the call:
 //   beacon::cuda: cudaMallocAsync(&fresh, rounded, stream_) failed with cudaErrorMemoryAllocation (out of memory)

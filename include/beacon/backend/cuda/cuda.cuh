@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // beacon::cuda — the device backend: a CUDA stream, a cuBLAS handle bound to that stream, and
 // growable device scratch. Every operation is queued on the stream and returns at once; only

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The generic map primitives on the CUDA backend (see backend/cpu/for_each.hpp): grid-stride
 // kernels that call a BEACON_HD functor per index or per element, queued on the backend's stream.

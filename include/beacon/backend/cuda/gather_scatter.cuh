@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Row gather and scatter by index on the CUDA backend: the permute / unpermute steps of expert
 // dispatch.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // GEMM on the CUDA backend through cuBLAS (float: Sgemm, double: Dgemm; 64-bit-index API).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Grouping rows by an integer key (expert id, cluster label) on the CUDA backend: a stable CUB radix
 // sort of (key, row) pairs gives the permutation, and a binary search per group in the sorted keys

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Launch geometry and warp-level building blocks shared by the CUDA kernels.
 //

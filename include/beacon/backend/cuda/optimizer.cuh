@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The AdamW update of one tensor on the CUDA backend (core/adamw.hpp's element math, in double;
 // nvcc may fuse multiply-adds, so results agree with the CPU to double rounding before the cast).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Segmented row sums and the deterministic full sum on the CUDA backend. No float atomics: every
 // addition has fixed operands in a fixed order, so results are bit-identical run to run, and both

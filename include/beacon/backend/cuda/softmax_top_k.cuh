@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Row softmax, row top-k, the fused softmax + top-k router primitive, and row arg-max / arg-min on
 // the CUDA backend. Ties always go to the lower column index, as on the CPU backend, so indices

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The MoE adaptor's own kernels, written once as BEACON_HD functors and run by the backend's
 // generic for_each_index / for_each_element (backend/cpu/for_each.hpp, backend/cuda/for_each.cuh):

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The include graph of design.md runs one way:
 #   core <- backend/{cpu,cuda} <- moe, plan, semantic, diffusion <- io <- edit <- examples, CLI
 # and a detail:: name is used only inside its own folder. Fails (exit 1) listing every violation.
