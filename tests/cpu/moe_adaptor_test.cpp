@@ -6,6 +6,8 @@
 // thread counts that do not change the result beyond GEMM rounding, and argument errors.
 #include <doctest/doctest.h>
 
+#include "../support/random_matrix.hpp"
+
 #include <beacon/backend/cpu.hpp>
 #include <beacon/beacon.hpp>
 #include <beacon/moe.hpp>
@@ -28,14 +30,7 @@ using beacon::size_type;
 
 namespace {
 
-row_matrix<double> random_matrix(size_type r, size_type c, unsigned seed, double scale = 1.0) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<double> n01(0, scale);
-  row_matrix<double> m(r, c);
-  for (size_type i = 0; i < r; ++i)
-    for (size_type j = 0; j < c; ++j) m(i, j) = n01(gen);
-  return m;
-}
+using beacon_test::random_matrix;
 
 /// The oracle's parameter holding (row `row` of) the library parameter `name`: stacked keys and gate
 /// rows are one tensor in the library and one parameter per expert in the oracle.

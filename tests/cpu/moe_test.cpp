@@ -3,6 +3,8 @@
 // gates, keys, projection), freezing across insertions, dispatch determinism.
 #include <doctest/doctest.h>
 
+#include "../support/random_matrix.hpp"
+
 #include <beacon/beacon.hpp>
 #include "../oracle/oracle.hpp"
 
@@ -21,14 +23,7 @@ using beacon::size_type;
 namespace {
 using kv1 = kv_anchor_router<top_k<1>>;
 
-row_matrix<double> random_matrix(size_type r, size_type c, unsigned seed, double scale = 1.0) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<double> n01(0, scale);
-  row_matrix<double> m(r, c);
-  for (size_type i = 0; i < r; ++i)
-    for (size_type j = 0; j < c; ++j) m(i, j) = n01(gen);
-  return m;
-}
+using beacon_test::random_matrix;
 
 /// The TC-1 router: d = 4, rank 2, key dim 2, W_down = [[1,0,0,0],[0,1,-1,0]], W_up = I, keys k1..k3.
 template <class Router = kv1>
