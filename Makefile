@@ -3,6 +3,7 @@
 #   make          install missing Debian packages, configure (Release) and build everything
 #   make test     ... and run the whole test suite with ctest
 #   make bench    ... and run the benchmark suite (short mode; BENCH_ARGS= for a full run)
+#   make test-clang  build the CPU suite with clang++ in build-clang/ and run it (CI runs it beside g++)
 #   make sanitize build and run the CPU tests under ASan + UBSan in build-asan/
 #   make demo     build the `beacon` command and run the lifelong-editing benchmark + a schedule
 #   make clean    remove build/ and build-asan/
@@ -12,7 +13,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 BENCH_ARGS ?= --benchmark_min_time=0.05
 
-.PHONY: all deps configure test bench sanitize demo clean
+.PHONY: all deps configure test test-clang bench sanitize demo clean
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -29,6 +30,12 @@ test: all
 bench: all
 	@for b in $(BUILD)/bin/bench_*; do echo "== $$b"; $$b $(BENCH_ARGS) || exit 1; done
 
+test-clang: deps
+	cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ -DBEACON_ENABLE_CUDA=OFF \
+	  -DBEACON_BUILD_BENCH=OFF $(CMAKE_ARGS)
+	cmake --build build-clang -j $(JOBS)
+	ctest --test-dir build-clang --output-on-failure -j $(JOBS)
+
 sanitize: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DBEACON_SANITIZE=ON -DBEACON_ENABLE_CUDA=OFF \
 	  -DBEACON_BUILD_BENCH=OFF -DBEACON_BUILD_EXAMPLES=OFF $(CMAKE_ARGS)
@@ -43,4 +50,4 @@ demo: configure
 	@echo "pictures: $(BUILD)/edit-bench.svg (methods) and $(BUILD)/schedule.svg (per-token alpha_bar); results: $(BUILD)/edit-bench.json"
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-clang
