@@ -372,7 +372,7 @@ std::vector<float> expected_outputs(const char* name) {
   while (in >> x) v.push_back(x);
   return v;
 }
-/// The forward pass the version-1 writer (tests/data/checkpoints/make_v1_checkpoints.cpp) recorded.
+/// The forward pass the version-1 writer (scripts/make_v1_checkpoints.cpp) recorded.
 template <class Ad>
 void check_v1_outputs(const Ad& a, const char* expected) {
   row_matrix<float> e(2, 6), x(4, 6), out(4, 6);

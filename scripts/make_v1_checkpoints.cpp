@@ -1,4 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
+// Not a test and not built: the program that wrote tests/data/checkpoints/v1_*.safetensors and their
+// *.expected.txt outputs, compiled against commit c300539 (the last format-1 writer) and kept for
+// provenance: g++ -std=c++20 -fopenmp -Iinclude -I/usr/include/eigen3 make_v1_checkpoints.cpp
 // Writes version-1 checkpoints (beacon.moe.adaptor/1) with the code before the format went to 2.
 #include <beacon/beacon.hpp>
 #include <beacon/io/adaptor_checkpoint.hpp>
