@@ -41,11 +41,7 @@ void zero(const B& be, parameter<T, B>& p) {
   if (p.size() > 0) fill(be, T(0), p.value());
 }
 
-/// The gradient view of a parameter for the grouped kernels: empty when frozen (skip it).
-template <class T, class B>
-matrix_view<T, typename B::memory_space> grad_or_empty(parameter<T, B>& p) {
-  return p.grad();
-}
+/// A vector parameter's gradient for the grouped kernels: empty when frozen (skip it).
 template <class T, class B>
 vector_view<T, typename B::memory_space> grad_vector_or_empty(parameter<T, B>& p) {
   auto g = p.grad();

@@ -232,15 +232,6 @@ struct kv_anchor_router {
       return ce / static_cast<double>(rows);
     }
 
-    /// Replaces the parameters' shapes for `experts` experts (checkpoint loading fills the values).
-    void resize_for_load(const B& be, size_type experts) {
-      keys_ = parameter<T, B>(be, "router.keys", {experts, key_dim_});
-      per_expert_.clear();
-      if (!shared())
-        for (size_type i = 0; i < experts; ++i)
-          per_expert_.push_back(make_projection(be, "router.expert" + std::to_string(i) + ".", static_cast<std::uint64_t>(i) + 1));
-    }
-
    private:
     [[nodiscard]] bool shared() const noexcept { return opt_.projection == projection_mode::shared_retrained; }
 

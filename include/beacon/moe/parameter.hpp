@@ -70,11 +70,6 @@ class parameter {
   [[nodiscard]] matrix_view<T, space> value() { return view(value_).as_matrix(rows(), cols()); }
   [[nodiscard]] vector_view<const T, space> value_vector() const { return const_view(value_); }
   [[nodiscard]] vector_view<T, space> value_vector() { return view(value_); }
-  /// The gradient of the trainable rows [frozen_rows, rows) (empty when frozen: nothing to accumulate).
-  [[nodiscard]] matrix_view<T, space> trainable_grad() {
-    if (frozen()) return {};
-    return view(grad_).as_matrix(rows(), cols()).row_block(frozen_rows_, rows() - frozen_rows_);
-  }
   /// The whole gradient (rows x cols); empty when frozen.
   [[nodiscard]] matrix_view<T, space> grad() {
     if (frozen()) return {};

@@ -106,9 +106,6 @@ struct softmax_topk_router {
       gemm(be, transpose::yes, transpose::no, T(1), matrix_view<const T, space>(ds), c.x, T(1), gate_.grad());
     }
 
-    void restore_gate_rows(const B& be, size_type rows) { gate_ = parameter<T, B>(be, "router.gate", {rows, d_model_}); }
-    parameter<T, B>& gate_parameter() { return gate_; }
-
    private:
     /// f_i and P_i on the host (E values and N first choices), the aux loss, and dp for backward.
     void balance_statistics(const B& be, cache<T, B>& c) const {
