@@ -456,3 +456,19 @@ TEST_CASE("shape errors: the same exception and message as the CPU backend") {
   same(error_of([&] { beacon::group_rows_by_key(be, div(10), 4, dov(4), dov(10)); }),
        error_of([&] { beacon::group_rows_by_key(cpu, hiv(10), 4, hov(4), hov(10)); }));
 }
+
+// ---- the backend conformance suite (tests/conformance/primitives.hpp) for beacon::cuda ------------
+#include "../conformance/primitives.hpp"
+
+namespace beacon_conformance {
+/// CUDA checks metadata (shapes, k) on the host; data checks (NaN, index ranges, offsets, empty
+/// masks) are the host backends' alone, so the suite skips those expectations here.
+template <>
+struct backend_under_test<beacon::cuda> {
+  static beacon::cuda make() { return beacon::cuda{}; }
+  static constexpr bool checks_data = false;
+};
+}  // namespace beacon_conformance
+
+TYPE_TO_STRING(beacon::cuda);
+BEACON_CONFORMANCE_SUITE(beacon::cuda);

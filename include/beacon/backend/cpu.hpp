@@ -13,3 +13,8 @@
 #include "cpu/pool.hpp"
 #include "cpu/segment_sum.hpp"
 #include "cpu/softmax_top_k.hpp"
+
+#include "contract.hpp"
+
+static_assert(beacon::complete_backend<beacon::cpu, float> && beacon::complete_backend<beacon::cpu, double>,
+              "beacon::cpu must provide every primitive of the backend contract (backend/contract.hpp)");

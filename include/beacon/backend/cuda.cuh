@@ -22,3 +22,8 @@
 #include "cuda/pool.cuh"
 #include "cuda/segment_sum.cuh"
 #include "cuda/softmax_top_k.cuh"
+
+#include "contract.hpp"
+
+static_assert(beacon::complete_backend<beacon::cuda, float> && beacon::complete_backend<beacon::cuda, double>,
+              "beacon::cuda must provide every primitive of the backend contract (backend/contract.hpp)");

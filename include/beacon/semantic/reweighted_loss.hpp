@@ -20,7 +20,9 @@
 #include <span>
 #include <vector>
 
+#include "../backend/contract.hpp"
 #include "../backend/cpu.hpp"
+#include "../backend/transfer.hpp"
 #include "distance.hpp"
 #include "vectors.hpp"
 
@@ -167,6 +169,190 @@ std::vector<double> item_cross_entropy(const answer_layout& a, CeOfAnswer&& ce_o
 }
 
 }  // namespace detail
+
+namespace kernels {
+
+/// Grid: answer rows. finite[a] = 1 when row a of the gathered logits has no NaN or Inf, else 0.
+template <class T, class S>
+struct row_all_finite {
+  matrix_view<const T, S> z;
+  vector_view<T, S> finite;
+  BEACON_HD void operator()(size_type a) const {
+    T ok = T(1);
+    for (size_type v = 0; v < z.cols(); ++v) {
+      const T x = z(a, v);
+      if (!(x - x == T(0))) ok = T(0);  // NaN and +-Inf fail x - x == 0
+    }
+    finite[a] = ok;
+  }
+};
+
+/// Grid: answer rows. picked[a] = z(a, y[a]).
+template <class T, class S>
+struct pick_target {
+  matrix_view<const T, S> z;
+  vector_view<const index_type, S> y;
+  vector_view<T, S> picked;
+  BEACON_HD void operator()(size_type a) const { picked[a] = z(a, y[a]); }
+};
+
+/// Grid: answer rows x vocab. In place on the probabilities p: the gradient of the loss,
+/// c[a] (p - onehot(y[a])) + additive[a] p (eg(v, item[a]) - og[a]) (additive may be empty).
+template <class T, class S>
+struct loss_gradient {
+  matrix_view<T, S> p;
+  vector_view<const index_type, S> y, item;
+  vector_view<const T, S> c, additive, og;
+  matrix_view<const T, S> eg;
+  BEACON_HD void operator()(size_type a, size_type v) const {
+    const T prob = p(a, v);
+    T g = c[a] * prob - (v == y[a] ? c[a] : T(0));
+    if (additive.size() > 0) g += additive[a] * prob * (eg(v, item[a]) - og[a]);
+    p(a, v) = g;
+  }
+};
+
+}  // namespace kernels
+
+/// What the generic semantic loss needs from a backend.
+template <class B, class T>
+concept semantic_loss_backend = memory_primitives<B, T> && memory_primitives<B, index_type> && elementwise_primitives<B, T> &&
+                                reduction_primitives<B, T> && gemm_primitives<B, T> && row_primitives<B, T>;
+
+/// The same loss (same arguments, result and errors as the CPU overload below) written once over
+/// the backend contract, for any backend without a fused path (the tests' reference backend, a
+/// user's own). The answer rows' logits are gathered, so it holds two (answers x V) arrays; mask
+/// and targets are read on the host once, per-item vectors and per-row cross-entropies cross to
+/// the host once, and nothing synchronises per chunk.
+template <backend B, class Z, class I, class M, class E, class G>
+  requires semantic_loss_backend<B, std::remove_const_t<Z>> && same_element<Z, E> && same_element<Z, G> && same_element<I, index_type>
+semantic_ce_result semantic_cross_entropy(const B& be, matrix_view<Z, space_of<B>> logits, vector_view<I, space_of<B>> targets,
+                                          matrix_view<M, space_of<B>> answer_mask, matrix_view<E, space_of<B>> embedding,
+                                          const reweight_options& o, matrix_view<G, space_of<B>> grad_logits,
+                                          loss_granularity granularity = loss_granularity::per_item,
+                                          output_vector mode = output_vector::expected, const distance_options& dist = {}) {
+  using T = std::remove_const_t<Z>;
+  using space = space_of<B>;
+  const char* fn = "semantic_cross_entropy";
+  detail::check_semantic_ce(fn, logits, targets, answer_mask, embedding, grad_logits, o, mode);
+  const size_type vocab = logits.cols(), dim = embedding.cols(), length = answer_mask.cols();
+  const bool want_grad = grad_logits.rows() > 0, additive = o.additive_lambda != 0.0;
+  const auto host_mask = download(be, answer_mask);
+  const auto host_targets = download(be, vector_view<const index_type, space>(targets.data(), targets.size()));
+  const detail::answer_layout layout = detail::collect_answer_rows(
+      fn, answer_mask.rows(), length, vocab, granularity,
+      [&](size_type r) { return host_mask[static_cast<std::size_t>(r)] != std::remove_const_t<M>(0); },
+      [&](size_type r) { return host_targets[static_cast<std::size_t>(r)]; });
+  const auto answers = static_cast<size_type>(layout.rows.size());
+  const size_type items = layout.items();
+  semantic_ce_result res;
+  res.distance.assign(static_cast<std::size_t>(items), 0.0);
+  if (want_grad) fill(be, T(0), grad_logits);
+  if (answers == 0) {
+    res.combined = combine_weighted_loss(res.ce, res.distance, o);
+    return res;
+  }
+
+  // Host-side index arrays, uploaded once: answer rows, their targets and items, item offsets.
+  std::vector<index_type> rows(layout.rows.begin(), layout.rows.end()), y(static_cast<std::size_t>(answers)),
+      item(layout.item_of_row.begin(), layout.item_of_row.end()), offsets(1, 0);
+  for (size_type a = 0; a < answers; ++a) y[static_cast<std::size_t>(a)] = host_targets[static_cast<std::size_t>(rows[static_cast<std::size_t>(a)])];
+  for (const size_type m : layout.item_size) offsets.push_back(offsets.back() + static_cast<index_type>(m));
+  auto rows_d = make_buffer<index_type>(be, answers), y_d = make_buffer<index_type>(be, answers), item_d = make_buffer<index_type>(be, answers),
+       offsets_d = make_buffer<index_type>(be, items + 1);
+  upload(be, rows, rows_d.view());
+  upload(be, y, y_d.view());
+  upload(be, item, item_d.view());
+  upload(be, offsets, offsets_d.view());
+  const vector_view<const index_type, space> rows_v(rows_d.view()), y_v(y_d.view()), item_v(item_d.view()), offsets_v(offsets_d.view());
+
+  // Gathered answer logits, their finiteness, log-sum-exp and target logit.
+  auto probs_b = make_buffer<T>(be, answers * vocab);
+  const auto probs = probs_b.matrix(answers, vocab);
+  gather_rows(be, logits, rows_v, probs);
+  auto row_b = make_buffer<T>(be, 3 * answers);  // finite flags, log-sum-exp, target logits
+  const vector_view<T, space> finite(row_b.view().data(), answers), lse(row_b.view().data() + answers, answers),
+      zy(row_b.view().data() + 2 * answers, answers);
+  for_each_index(be, answers, kernels::row_all_finite<T, space>{probs, finite}, vocab);
+  const auto host_finite = download(be, vector_view<const T, space>(finite));
+  for (size_type a = 0; a < answers; ++a)
+    if (host_finite[static_cast<std::size_t>(a)] == T(0)) detail::fail_non_finite_row(fn, rows[static_cast<std::size_t>(a)]);
+  row_logsumexp(be, matrix_view<const T, space>(probs), lse);
+  for_each_index(be, answers, kernels::pick_target<T, space>{probs, y_v, zy});
+
+  // Output vectors per answer row (expected: P E; argmax: E[argmax z]) and target vectors E[y].
+  auto vec_b = make_buffer<T>(be, 2 * answers * dim + 2 * items * dim);
+  const auto out_rows = matrix_view<T, space>(vec_b.view().data(), answers, dim);
+  const auto tgt_rows = matrix_view<T, space>(vec_b.view().data() + answers * dim, answers, dim);
+  const auto out_items = matrix_view<T, space>(vec_b.view().data() + 2 * answers * dim, items, dim);
+  const auto tgt_items = matrix_view<T, space>(vec_b.view().data() + 2 * answers * dim + items * dim, items, dim);
+  if (mode == output_vector::argmax) {
+    auto best = make_buffer<index_type>(be, answers);
+    row_argmax(be, matrix_view<const T, space>(probs), best.view());
+    gather_rows(be, embedding, vector_view<const index_type, space>(best.view()), out_rows);
+  }
+  row_softmax(be, matrix_view<const T, space>(probs), probs);
+  if (mode == output_vector::expected)
+    gemm(be, transpose::no, transpose::no, T(1), matrix_view<const T, space>(probs), embedding, T(0), out_rows);
+  gather_rows(be, embedding, y_v, tgt_rows);
+  segment_sum_rows(be, matrix_view<const T, space>(out_rows), offsets_v, out_items);
+  segment_sum_rows(be, matrix_view<const T, space>(tgt_rows), offsets_v, tgt_items);
+
+  // The host part: per-item cross-entropies, distances and the weighted combination.
+  const auto host_lse = download(be, vector_view<const T, space>(lse));
+  const auto host_zy = download(be, vector_view<const T, space>(zy));
+  auto host_out = download(be, matrix_view<const T, space>(out_items));
+  auto host_tgt = download(be, matrix_view<const T, space>(tgt_items));
+  res.ce = detail::item_cross_entropy(layout, [&](std::size_t a) {
+    return static_cast<double>(host_lse[a]) - static_cast<double>(host_zy[a]);
+  });
+  std::vector<double> out_vec(static_cast<std::size_t>(items * dim)), tgt_vec(out_vec.size());
+  for (size_type i = 0; i < items; ++i)
+    for (size_type j = 0; j < dim; ++j) {
+      const auto k = static_cast<std::size_t>(i * dim + j);
+      const double m = static_cast<double>(layout.item_size[static_cast<std::size_t>(i)]);
+      out_vec[k] = static_cast<double>(host_out[k]) / m;
+      tgt_vec[k] = static_cast<double>(host_tgt[k]) / m;
+    }
+  for (size_type i = 0; i < items; ++i)
+    res.distance[static_cast<std::size_t>(i)] = semantic_distance(out_vec.data() + i * dim, tgt_vec.data() + i * dim, dim, dist);
+  res.combined = combine_weighted_loss(res.ce, res.distance, o);
+  if (!want_grad) return res;
+
+  // The gradient on the answer rows, in place on the probabilities, scattered into grad_logits.
+  std::vector<T> c(static_cast<std::size_t>(answers)), add(additive ? static_cast<std::size_t>(answers) : 0);
+  for (size_type a = 0; a < answers; ++a) {
+    const auto i = static_cast<std::size_t>(item[static_cast<std::size_t>(a)]);
+    const double m = static_cast<double>(layout.item_size[i]);
+    c[static_cast<std::size_t>(a)] = static_cast<T>(res.combined.coefficients[i] / m);
+    if (additive) add[static_cast<std::size_t>(a)] = static_cast<T>(o.additive_lambda / static_cast<double>(items) / m);
+  }
+  auto coef_b = make_buffer<T>(be, 3 * answers);
+  const vector_view<T, space> c_d(coef_b.view().data(), answers), add_d(coef_b.view().data() + answers, additive ? answers : 0),
+      og_d(coef_b.view().data() + 2 * answers, additive ? answers : 0);
+  upload(be, c, c_d);
+  auto eg_b = make_buffer<T>(be, additive ? vocab * items + items * dim + answers * dim : 0);
+  matrix_view<T, space> eg;
+  if (additive) {
+    upload(be, add, add_d);
+    // g_i = dd/do at item i; eg = E g^T (V x items); og[a] = o_a . g_item(a).
+    std::vector<double> g(static_cast<std::size_t>(items * dim));
+    for (size_type i = 0; i < items; ++i)
+      semantic_distance_gradient(out_vec.data() + i * dim, tgt_vec.data() + i * dim, dim, g.data() + i * dim, dist);
+    const std::vector<T> gt(g.begin(), g.end());
+    eg = matrix_view<T, space>(eg_b.view().data(), vocab, items);
+    const auto g_items = matrix_view<T, space>(eg_b.view().data() + vocab * items, items, dim);
+    const auto g_rows = matrix_view<T, space>(eg_b.view().data() + vocab * items + items * dim, answers, dim);
+    upload(be, gt, vector_view<T, space>(g_items.data(), items * dim));
+    gemm(be, transpose::no, transpose::yes, T(1), embedding, matrix_view<const T, space>(g_items), T(0), eg);
+    gather_rows(be, matrix_view<const T, space>(g_items), item_v, g_rows);
+    row_dot(be, matrix_view<const T, space>(out_rows), matrix_view<const T, space>(g_rows), og_d);
+  }
+  for_each_element(be, answers, vocab,
+                   kernels::loss_gradient<T, space>{probs, y_v, item_v, c_d, add_d, og_d, matrix_view<const T, space>(eg)});
+  scatter_rows(be, matrix_view<const T, space>(probs), rows_v, grad_logits);
+  return res;
+}
 
 /// The full loss on logits. logits: (B*L) x V (row b*L + l predicts token targets[b*L + l]);
 /// answer_mask: B x L (nonzero = an answer token: prompt tokens are masked out); E: V x D frozen.

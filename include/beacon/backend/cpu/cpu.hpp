@@ -17,6 +17,7 @@
 
 #include "../../core/backend.hpp"
 #include "../../core/error.hpp"
+#include "../../core/host_buffer.hpp"
 #include "../../core/workspace.hpp"
 
 namespace beacon {
@@ -61,25 +62,6 @@ class cpu {
 };
 
 static_assert(backend<cpu>);
-
-/// Owning host array for algorithm state (the CPU counterpart of the CUDA backend's device buffer);
-/// algorithms written over any backend get one from make_buffer<T>(be, n).
-template <class T>
-class host_buffer {
- public:
-  host_buffer() = default;
-  explicit host_buffer(size_type n) : data_(static_cast<std::size_t>(n)) {}
-  [[nodiscard]] size_type size() const noexcept { return static_cast<size_type>(data_.size()); }
-  [[nodiscard]] vector_view<T, host_space> view() noexcept { return {data_.data(), size()}; }
-  [[nodiscard]] vector_view<const T, host_space> view() const noexcept { return {data_.data(), size()}; }
-  [[nodiscard]] matrix_view<T, host_space> matrix(size_type rows, size_type cols) { return view().as_matrix(rows, cols); }
-  [[nodiscard]] matrix_view<const T, host_space> matrix(size_type rows, size_type cols) const {
-    return view().as_matrix(rows, cols);
-  }
-
- private:
-  std::vector<T> data_;
-};
 
 template <class T>
 host_buffer<T> make_buffer(const cpu& /*be*/, size_type n) {
