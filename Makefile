@@ -5,6 +5,7 @@
 #   make bench    ... and run the benchmark suite (short mode; BENCH_ARGS= for a full run)
 #   make test-clang  build the CPU suite with clang++ in build-clang/ and run it (CI runs it beside g++)
 #   make sanitize build and run the CPU tests under ASan + UBSan in build-asan/
+#   make compile-cost  compile time and peak memory of every translation unit (docs/benchmarks.md)
 #   make demo     build the `beacon` command and run the lifelong-editing benchmark + a schedule
 #   make clean    remove build/ and build-asan/
 
@@ -13,7 +14,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 BENCH_ARGS ?= --benchmark_min_time=0.05
 
-.PHONY: all deps configure test test-clang bench sanitize demo clean
+.PHONY: all deps configure test test-clang bench sanitize demo clean compile-cost
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -38,9 +39,12 @@ test-clang: deps
 
 sanitize: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DBEACON_SANITIZE=ON -DBEACON_ENABLE_CUDA=OFF \
-	  -DBEACON_BUILD_BENCH=OFF -DBEACON_BUILD_EXAMPLES=OFF $(CMAKE_ARGS)
+	  -DBEACON_BUILD_BENCH=OFF -DBEACON_BUILD_EXAMPLES=OFF -DBEACON_HEADER_TESTS=OFF $(CMAKE_ARGS)
 	cmake --build build-asan -j $(JOBS)
 	ctest --test-dir build-asan --output-on-failure -j $(JOBS) -L unit
+
+compile-cost: all
+	python3 scripts/measure_compile.py $(BUILD) --probe
 
 demo: configure
 	cmake --build $(BUILD) -j $(JOBS) --target beacon_cli

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "../backend/checks.hpp"
+#include "../backend/contract.hpp"
+#include "../core/config.hpp"
 #include "../core/backend.hpp"
 #include "../core/workspace.hpp"
 #include "../core/philox.hpp"
@@ -81,26 +83,33 @@ noising_coefficients<T> token_noising_coefficients(const info_schedule& schedule
 /// x_t(r, :) = signal[r] * x0(r, :) + noise[r] * eps(r * D + j): the forward-process sample q(x_t | x0).
 /// Coefficient views live in the backend's memory space (copy the host vectors for CUDA).
 template <backend B, class S1, class X0, class S2, class T>
+  requires random_primitives<B, T>
 void q_sample(const B& be, vector_view<S1, typename B::memory_space> signal, matrix_view<X0, typename B::memory_space> x0,
               vector_view<S2, typename B::memory_space> noise_scale, philox_stream noise,
               matrix_view<T, typename B::memory_space> xt) {
   row_axpby_noise(be, signal, x0, noise_scale, noise, xt);
 }
 
-/// Diffusion-LM's q(x0 | w): x0 = E[w] + sigma0 * eps', sigma0 = sqrt(1 - alpha_bar_0). `scratch`
-/// holds rows-many elements in the backend's space (filled here with the constants 1 and sigma0).
+namespace kernels {
+/// Grid: rows x d. x(r, j) += sigma * eps(r * d + j), eps the stream's standard normals.
+template <class T, class S>
+struct add_scaled_noise {
+  T sigma;
+  philox_stream noise;
+  matrix_view<T, S> x;
+  BEACON_HD void operator()(size_type r, size_type j) const {
+    x(r, j) += sigma * static_cast<T>(noise.normal(static_cast<std::uint64_t>(r * x.cols() + j)));
+  }
+};
+}  // namespace kernels
+
+/// Diffusion-LM's q(x0 | w): x0 = E[w] + sigma0 * eps', sigma0 = sqrt(1 - alpha_bar_0). No scratch.
 template <backend B, class E, class I, class T>
-void embed_with_jitter(const B& be, matrix_view<E, typename B::memory_space> embedding,
-                       vector_view<I, typename B::memory_space> ids, T sigma0, philox_stream noise,
-                       matrix_view<T, typename B::memory_space> x0) {
+  requires row_primitives<B, T> && elementwise_primitives<B, T>
+void embed_with_jitter(const B& be, matrix_view<E, space_of<B>> embedding, vector_view<I, space_of<B>> ids, T sigma0,
+                       philox_stream noise, matrix_view<T, space_of<B>> x0) {
   gather_rows(be, embedding, ids, x0);
-  auto arena = be.scratch(workspace_layout().template add<T>(x0.rows()).template add<T>(x0.rows()).bytes());
-  auto ones = arena.template take<T>(x0.rows());
-  auto sigmas = arena.template take<T>(x0.rows());
-  fill(be, T(1), ones.as_matrix(x0.rows(), 1));
-  fill(be, sigma0, sigmas.as_matrix(x0.rows(), 1));
-  row_axpby_noise(be, vector_view<const T, typename B::memory_space>(ones), matrix_view<const T, typename B::memory_space>(x0),
-                  vector_view<const T, typename B::memory_space>(sigmas), noise, x0);
+  for_each_element(be, x0.rows(), x0.cols(), kernels::add_scaled_noise<T, space_of<B>>{sigma0, noise, x0});
 }
 
 }  // namespace beacon::diffusion

@@ -14,6 +14,7 @@ namespace beacon::diffusion {
 
 /// norms[v] = ||E_v||^2; compute once per embedding matrix and reuse for every rounding call.
 template <backend B, class E, class T>
+  requires elementwise_primitives<B, T>
 void embedding_squared_norms(const B& be, matrix_view<E, typename B::memory_space> embedding,
                              vector_view<T, typename B::memory_space> norms) {
   row_dot(be, embedding, embedding, norms);
@@ -29,6 +30,7 @@ void nearest_embedding(const B& be, matrix_view<X, typename B::memory_space> x, 
 
 /// out(i) = E[nearest(i)], ids as above.
 template <backend B, class X, class E, class N, class T>
+  requires row_primitives<B, T>
 void round_to_embedding(const B& be, matrix_view<X, typename B::memory_space> x, matrix_view<E, typename B::memory_space> embedding,
                         vector_view<N, typename B::memory_space> norms, vector_view<index_type, typename B::memory_space> ids,
                         matrix_view<T, typename B::memory_space> out) {

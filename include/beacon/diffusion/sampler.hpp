@@ -12,6 +12,7 @@
 
 #include "../core/backend.hpp"
 #include "../backend/checks.hpp"
+#include "../backend/contract.hpp"
 #include "../core/philox.hpp"
 #include "../core/workspace.hpp"
 #include "entropy_schedule.hpp"
@@ -101,23 +102,40 @@ struct reverse_step_rows {
 
 /// One reverse step on the backend: x_out(r) = a[r] x0_hat(r) + b[r] x_k(r) + c[r] z(r * D + j).
 template <backend B, class A, class X0, class BB, class XK, class C, class T>
+  requires random_primitives<B, T>
 void reverse_step(const B& be, vector_view<A, typename B::memory_space> a, matrix_view<X0, typename B::memory_space> x0_hat,
                   vector_view<BB, typename B::memory_space> b, matrix_view<XK, typename B::memory_space> x_k,
                   vector_view<C, typename B::memory_space> c, philox_stream noise, matrix_view<T, typename B::memory_space> x_out) {
   row_axpbypcz_noise(be, a, x0_hat, b, x_k, c, noise, x_out);
 }
 
+/// Scratch bytes reanchor_source needs for n source rows of width d.
+template <class T>
+std::size_t reanchor_source_workspace_bytes(size_type n, size_type d) {
+  return workspace_layout().template add<T>(n * d).bytes();
+}
+
 /// Source re-anchoring after each step: rows listed in `source_rows` (mask = 0 positions) are
-/// reset to the anchor (their clean embeddings): x(r) = anchor(r) for r in source_rows.
+/// reset to the anchor (their clean embeddings): x(r) = anchor(r) for r in source_rows. Scratch
+/// (reanchor_source_workspace_bytes<T>(n, d)) from `workspace`.
 template <backend B, class An, class I, class T>
-void reanchor_source(const B& be, matrix_view<An, typename B::memory_space> anchor,
-                     vector_view<I, typename B::memory_space> source_rows, matrix_view<T, typename B::memory_space> x) {
+  requires row_primitives<B, T>
+void reanchor_source(const B& be, matrix_view<An, space_of<B>> anchor, vector_view<I, space_of<B>> source_rows,
+                     matrix_view<T, space_of<B>> x, workspace_arena<space_of<B>>& workspace) {
   beacon::detail::require_same_shape("reanchor_source", "x", anchor, x);
   const size_type n = source_rows.size();
-  auto arena = be.scratch(workspace_layout().template add<T>(n * x.cols()).bytes());
-  auto picked = arena.template take<T>(n * x.cols()).as_matrix(n, x.cols());
+  auto picked = workspace.template take<T>(n * x.cols()).as_matrix(n, x.cols());
   gather_rows(be, anchor, source_rows, picked);
-  scatter_rows(be, matrix_view<const T, typename B::memory_space>(picked), source_rows, x);
+  scatter_rows(be, matrix_view<const T, space_of<B>>(picked), source_rows, x);
+}
+
+/// As above with scratch from the backend's own arena (be.scratch()).
+template <backend B, class An, class I, class T>
+  requires row_primitives<B, T> && memory_primitives<B, T>
+void reanchor_source(const B& be, matrix_view<An, space_of<B>> anchor, vector_view<I, space_of<B>> source_rows,
+                     matrix_view<T, space_of<B>> x) {
+  auto workspace = be.scratch(reanchor_source_workspace_bytes<T>(source_rows.size(), x.cols()));
+  reanchor_source(be, anchor, source_rows, x, workspace);
 }
 
 }  // namespace beacon::diffusion

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "../backend/checks.hpp"
+#include "../backend/contract.hpp"
 #include "../core/backend.hpp"
 #include "../core/error.hpp"
 #include "../core/philox.hpp"
@@ -28,6 +30,7 @@ inline std::vector<std::uint8_t> self_conditioning_mask(size_type batch, philox_
 /// The sampler's x0_tilde buffer (caller-owned memory in the backend's space, B*L x D): zero
 /// before the first step, then the previous step's x0_hat.
 template <backend B, class T>
+  requires elementwise_primitives<B, T>
 class self_conditioning_state {
  public:
   using space = typename B::memory_space;

@@ -25,6 +25,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "../backend/contract.hpp"
 #include "../backend/transfer.hpp"
 #include "../core/adamw.hpp"
 #include "dispatch.hpp"
@@ -33,7 +34,10 @@
 
 namespace beacon::moe {
 
+/// The adaptor needs every primitive group of the backend contract (backend/contract.hpp); a backend
+/// that lacks one fails here, naming the group and the missing call.
 template <class T, class Router, class Expert, class Backend>
+  requires complete_backend<Backend, T>
 class adaptor {
   static_assert(std::is_floating_point_v<T>, "beacon::moe::adaptor: T must be float or double");
   static_assert(beacon::backend<Backend>, "beacon::moe::adaptor: Backend must satisfy beacon::backend (e.g. beacon::cpu, beacon::cuda)");
@@ -71,6 +75,7 @@ class adaptor {
     std::vector<index_type> offsets;  ///< host copy: grouped rows of expert i are [offsets[i], offsets[i+1])
     buffer_t<index_type, Backend> offset_buffer, pair_token, pair_choice, position;
     buffer_t<T, Backend> x_grouped, y_grouped, expert_cache, dy_grouped, dgates, router_scratch;
+    buffer_t<double, Backend> workspace;  ///< scratch of dispatch and gate gradients: no shared arena
   };
 
   adaptor(const Backend& be, const config& c) : be_(be), cfg_(c) {
@@ -137,8 +142,11 @@ class adaptor {
     const auto d_view = dispatch(st);
     const auto lambda = static_cast<T>(cfg_.lambda);
     if (p > 0) {
-      if (router_trains())
-        pair_gate_gradients(be_, dout, matrix_view<const T, space>(st.y_grouped.view().data(), p, d), d_view, p, st.tokens_per_route, lambda, dgates);
+      if (router_trains()) {
+        auto workspace = workspace_in(st, pair_gate_gradients_workspace_bytes<T>(p, d));
+        pair_gate_gradients(be_, dout, matrix_view<const T, space>(st.y_grouped.view().data(), p, d), d_view, p, st.tokens_per_route, lambda,
+                            dgates, workspace);
+      }
       if (experts_train()) {
         reserve_buffer<T, Backend>(be_, st.dy_grouped, p * d);
         const matrix_view<T, space> dy(st.dy_grouped.view().data(), p, d);
@@ -231,6 +239,14 @@ class adaptor {
   }
 
  private:
+  /// A scratch arena of `bytes` over the state's own workspace buffer (grown when needed), so a
+  /// forward pass never touches the backend's shared arena: concurrent const forwards with one
+  /// forward_state each do not share scratch.
+  workspace_arena<space> workspace_in(forward_state& st, std::size_t bytes) const {
+    reserve_buffer<double, Backend>(be_, st.workspace, static_cast<size_type>((bytes + sizeof(double) - 1) / sizeof(double)));
+    return workspace_arena<space>(st.workspace.view().data(), bytes);
+  }
+
   void run_forward(matrix_view<const T, space> x, matrix_view<const T, space> e, matrix_view<T, space> out, forward_state& st,
                    const route_request& req) const {
     const char* fn = "adaptor::forward";
@@ -259,7 +275,8 @@ class adaptor {
     st.routed = 0;
     if (tokens == 0) return;
     const auto dv = dispatch(st);
-    group_pairs_by_expert(be_, r.ids(), tokens, st.tokens_per_route, n, dv);
+    auto workspace = workspace_in(st, group_pairs_workspace_bytes(tokens * k, n));
+    group_pairs_by_expert(be_, r.ids(), tokens, st.tokens_per_route, n, dv, workspace);
     st.offsets = download(be_, vector_view<const index_type, space>(dv.offsets));
     const size_type p = st.offsets.back();
     st.routed = p;

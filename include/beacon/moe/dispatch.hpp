@@ -37,9 +37,15 @@ struct grouped_dispatch {
 /// Groups the pairs of routing `ids` (R x k, -1 = no expert) by expert; token t uses routing row
 /// t / tokens_per_route. Nothing is synchronised; offsets stay on the backend. Scratch: 2 tokens*k
 /// + E + 2 indices.
+/// Scratch bytes group_pairs_by_expert needs for tokens x k routed pairs over `experts` experts.
+inline std::size_t group_pairs_workspace_bytes(size_type pairs, size_type experts) {
+  return workspace_layout().template add<index_type>(pairs).template add<index_type>(pairs).template add<index_type>(experts + 2).bytes();
+}
+
 template <backend B>
 void group_pairs_by_expert(const B& be, matrix_view<const index_type, typename B::memory_space> ids, size_type tokens,
-                           size_type tokens_per_route, size_type experts, const grouped_dispatch<typename B::memory_space>& out) {
+                           size_type tokens_per_route, size_type experts, const grouped_dispatch<typename B::memory_space>& out,
+                           workspace_arena<typename B::memory_space>& workspace) {
   using space = typename B::memory_space;
   const char* fn = "moe::group_pairs_by_expert";
   const size_type k = ids.cols();
@@ -55,17 +61,23 @@ void group_pairs_by_expert(const B& be, matrix_view<const index_type, typename B
   beacon::require_extent(fn, "out.position", "rows (tokens)", out.position.rows(), tokens);
   beacon::require_extent(fn, "out.position", "cols (k)", out.position.cols(), k);
   const size_type pairs = tokens * k;
-  auto arena = be.scratch(
-      workspace_layout().template add<index_type>(pairs).template add<index_type>(pairs).template add<index_type>(experts + 2).bytes());
-  const auto keys = arena.template take<index_type>(pairs);
-  const auto permutation = arena.template take<index_type>(pairs);
-  const auto group_offsets = arena.template take<index_type>(experts + 2);
+  const auto keys = workspace.template take<index_type>(pairs);
+  const auto permutation = workspace.template take<index_type>(pairs);
+  const auto group_offsets = workspace.template take<index_type>(experts + 2);
   for_each_index(be, pairs, kernels::dispatch_key<space>{ids, keys, k, tokens_per_route, experts});
   group_rows_by_key(be, vector_view<const index_type, space>(keys), experts + 1, group_offsets, permutation);
   for_each_index(be, pairs,
                  kernels::dispatch_pair<space>{vector_view<const index_type, space>(permutation), group_offsets.data() + experts, k,
                                                out.pair_token, out.pair_choice, out.position});
   copy(be, vector_view<const index_type, space>(group_offsets.data(), experts + 1), out.offsets);
+}
+
+/// As above with scratch from the backend's own arena (be.scratch()).
+template <backend B>
+void group_pairs_by_expert(const B& be, matrix_view<const index_type, typename B::memory_space> ids, size_type tokens,
+                           size_type tokens_per_route, size_type experts, const grouped_dispatch<typename B::memory_space>& out) {
+  auto workspace = be.scratch(group_pairs_workspace_bytes(tokens * ids.cols(), experts));
+  group_pairs_by_expert(be, ids, tokens, tokens_per_route, experts, out, workspace);
 }
 
 /// x_grouped(q, :) = x(pair_token[q], :) for the first x_grouped.rows() grouped pairs (pass the
@@ -114,17 +126,22 @@ void gather_gated_pairs(const B& be, matrix_view<const T, typename B::memory_spa
 }
 
 /// dgates(r, j) = sum over routing row r's tokens t (in order) of lambda * <dout(t), y_grouped(position(t, j))>:
-/// dL/dgate for the router's backward. `routed` = offsets[E] (host). Scratch: routed x (d + 1).
+/// dL/dgate for the router's backward. `routed` = offsets[E] (host). Scratch
+/// (pair_gate_gradients_workspace_bytes<T>(routed, d)) from `workspace`.
+template <class T>
+std::size_t pair_gate_gradients_workspace_bytes(size_type routed, size_type cols) {
+  return workspace_layout().template add<T>(routed * cols).template add<T>(routed).bytes();
+}
+
 template <backend B, class T>
 void pair_gate_gradients(const B& be, matrix_view<const T, typename B::memory_space> dout,
                          matrix_view<const T, typename B::memory_space> y_grouped, const grouped_dispatch<typename B::memory_space>& d,
                          size_type routed, size_type tokens_per_route, std::type_identity_t<T> lambda,
-                         matrix_view<T, typename B::memory_space> dgates) {
+                         matrix_view<T, typename B::memory_space> dgates, workspace_arena<typename B::memory_space>& workspace) {
   using space = typename B::memory_space;
   const size_type cols = dout.cols();
-  auto arena = be.scratch(workspace_layout().template add<T>(routed * cols).template add<T>(routed).bytes());
-  const auto rows = arena.template take<T>(routed * cols).as_matrix(routed, cols);
-  const auto dots = arena.template take<T>(routed);
+  const auto rows = workspace.template take<T>(routed * cols).as_matrix(routed, cols);
+  const auto dots = workspace.template take<T>(routed);
   if (routed > 0) {
     gather_rows(be, dout, vector_view<const index_type, space>(d.pair_token.data(), routed), rows);
     row_dot(be, matrix_view<const T, space>(rows), y_grouped.row_block(0, routed), dots);
@@ -133,6 +150,16 @@ void pair_gate_gradients(const B& be, matrix_view<const T, typename B::memory_sp
                  kernels::sum_pair_dots<T, space>{vector_view<const T, space>(dots), matrix_view<const index_type, space>(d.position),
                                                   tokens_per_route, static_cast<T>(lambda), dgates},
                  tokens_per_route);
+}
+
+/// As above with scratch from the backend's own arena (be.scratch()).
+template <backend B, class T>
+void pair_gate_gradients(const B& be, matrix_view<const T, typename B::memory_space> dout,
+                         matrix_view<const T, typename B::memory_space> y_grouped, const grouped_dispatch<typename B::memory_space>& d,
+                         size_type routed, size_type tokens_per_route, std::type_identity_t<T> lambda,
+                         matrix_view<T, typename B::memory_space> dgates) {
+  auto workspace = be.scratch(pair_gate_gradients_workspace_bytes<T>(routed, dout.cols()));
+  pair_gate_gradients(be, dout, y_grouped, d, routed, tokens_per_route, lambda, dgates, workspace);
 }
 
 }  // namespace beacon::moe

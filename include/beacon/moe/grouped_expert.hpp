@@ -135,11 +135,25 @@ void grouped_mlp_forward(const B& be, activation act, const std::vector<mlp_weig
 /// Accumulates the MLP experts' weight gradients from dy (grouped rows x d, already gate-weighted:
 /// gather_gated_pairs) and, if dx is non-empty, writes dx (grouped rows x d). Scratch: largest
 /// group x h.
+/// The largest group of a grouping (offsets[e + 1] - offsets[e]; 0 for none).
+inline size_type largest_group(const std::vector<index_type>& offsets) {
+  size_type largest = 0;
+  for (std::size_t e = 0; e + 1 < offsets.size(); ++e) largest = std::max<size_type>(largest, offsets[e + 1] - offsets[e]);
+  return largest;
+}
+
+/// Scratch bytes grouped_mlp_backward needs: the largest group's rows x h.
+template <class T>
+std::size_t grouped_mlp_backward_workspace_bytes(const std::vector<index_type>& offsets, size_type h) {
+  return workspace_layout().template add<T>(largest_group(offsets) * h).bytes();
+}
+
 template <backend B, class T>
 void grouped_mlp_backward(const B& be, activation act, const std::vector<mlp_weights<T, typename B::memory_space>>& experts,
                           const std::vector<mlp_gradients<T, typename B::memory_space>>& grads, const std::vector<index_type>& offsets,
                           matrix_view<const T, typename B::memory_space> x, const mlp_cache<T, typename B::memory_space>& cache,
-                          matrix_view<const T, typename B::memory_space> dy, matrix_view<T, typename B::memory_space> dx) {
+                          matrix_view<const T, typename B::memory_space> dy, matrix_view<T, typename B::memory_space> dx,
+                          workspace_arena<typename B::memory_space>& workspace) {
   using space = typename B::memory_space;
   const char* fn = "moe::grouped_mlp_backward";
   const auto count = static_cast<size_type>(experts.size());
@@ -158,8 +172,7 @@ void grouped_mlp_backward(const B& be, activation act, const std::vector<mlp_wei
     detail::check_optional_matrix(fn, "grads.w2", e, grads[e].w2, d, h);
     detail::check_vector(fn, "grads.b2", e, grads[e].b2, d);
   }
-  auto arena = be.scratch(workspace_layout().template add<T>(largest * h).bytes());
-  const auto dz_all = arena.template take<T>(largest * h);
+  const auto dz_all = workspace.template take<T>(largest * h);
   for (std::size_t e = 0; e < experts.size(); ++e) {
     const size_type lo = offsets[e], n = offsets[e + 1] - lo;
     const auto& w = experts[e];
@@ -214,12 +227,20 @@ void grouped_swiglu_forward(const B& be, const std::vector<swiglu_weights<T, typ
 
 /// Accumulates the SwiGLU experts' weight gradients from the gate-weighted dy and, if dx is
 /// non-empty, writes dx. Scratch: 3 x largest group x h.
+/// Scratch bytes grouped_swiglu_backward needs: 3 x the largest group's rows x h.
+template <class T>
+std::size_t grouped_swiglu_backward_workspace_bytes(const std::vector<index_type>& offsets, size_type h) {
+  const size_type n = largest_group(offsets) * h;
+  return workspace_layout().template add<T>(n).template add<T>(n).template add<T>(n).bytes();
+}
+
 template <backend B, class T>
 void grouped_swiglu_backward(const B& be, const std::vector<swiglu_weights<T, typename B::memory_space>>& experts,
                              const std::vector<swiglu_gradients<T, typename B::memory_space>>& grads,
                              const std::vector<index_type>& offsets, matrix_view<const T, typename B::memory_space> x,
                              const swiglu_cache<T, typename B::memory_space>& cache, matrix_view<const T, typename B::memory_space> dy,
-                             matrix_view<T, typename B::memory_space> dx) {
+                             matrix_view<T, typename B::memory_space> dx,
+                             workspace_arena<typename B::memory_space>& workspace) {
   using space = typename B::memory_space;
   const char* fn = "moe::grouped_swiglu_backward";
   const auto count = static_cast<size_type>(experts.size());
@@ -239,9 +260,8 @@ void grouped_swiglu_backward(const B& be, const std::vector<swiglu_weights<T, ty
     detail::check_optional_matrix(fn, "grads.up", e, grads[e].up, h, d);
     detail::check_optional_matrix(fn, "grads.down", e, grads[e].down, d, h);
   }
-  auto arena = be.scratch(workspace_layout().template add<T>(largest * h).template add<T>(largest * h).template add<T>(largest * h).bytes());
-  const auto du_all = arena.template take<T>(largest * h), da_all = arena.template take<T>(largest * h),
-             db_all = arena.template take<T>(largest * h);
+  const auto du_all = workspace.template take<T>(largest * h), da_all = workspace.template take<T>(largest * h),
+             db_all = workspace.template take<T>(largest * h);
   for (std::size_t e = 0; e < experts.size(); ++e) {
     const size_type lo = offsets[e], n = offsets[e + 1] - lo;
     const auto& w = experts[e];
@@ -264,6 +284,27 @@ void grouped_swiglu_backward(const B& be, const std::vector<swiglu_weights<T, ty
       gemm(be, transpose::no, transpose::no, T(1), matrix_view<const T, space>(db), w.up, T(1), dxe);
     }
   }
+}
+
+/// grouped_mlp_backward with scratch from the backend's own arena (be.scratch()).
+template <backend B, class T>
+void grouped_mlp_backward(const B& be, activation act, const std::vector<mlp_weights<T, typename B::memory_space>>& experts,
+                          const std::vector<mlp_gradients<T, typename B::memory_space>>& grads, const std::vector<index_type>& offsets,
+                          matrix_view<const T, typename B::memory_space> x, const mlp_cache<T, typename B::memory_space>& cache,
+                          matrix_view<const T, typename B::memory_space> dy, matrix_view<T, typename B::memory_space> dx) {
+  auto workspace = be.scratch(grouped_mlp_backward_workspace_bytes<T>(offsets, cache.z.cols()));
+  grouped_mlp_backward(be, act, experts, grads, offsets, x, cache, dy, dx, workspace);
+}
+
+/// grouped_swiglu_backward with scratch from the backend's own arena (be.scratch()).
+template <backend B, class T>
+void grouped_swiglu_backward(const B& be, const std::vector<swiglu_weights<T, typename B::memory_space>>& experts,
+                             const std::vector<swiglu_gradients<T, typename B::memory_space>>& grads,
+                             const std::vector<index_type>& offsets, matrix_view<const T, typename B::memory_space> x,
+                             const swiglu_cache<T, typename B::memory_space>& cache, matrix_view<const T, typename B::memory_space> dy,
+                             matrix_view<T, typename B::memory_space> dx) {
+  auto workspace = be.scratch(grouped_swiglu_backward_workspace_bytes<T>(offsets, cache.a.cols()));
+  grouped_swiglu_backward(be, experts, grads, offsets, x, cache, dy, dx, workspace);
 }
 
 }  // namespace beacon::moe

@@ -199,6 +199,7 @@ std::vector<std::vector<index_type>> batches_from_clusters(const kmeans_result<T
 /// The planner: k-means over the edit embeddings (rows of x, any backend), batches of B from the
 /// clusters, batch order, diagnostics (computed on the host copy of x).
 template <backend B, class X>
+  requires kmeans_backend<B, std::remove_const_t<X>>
 edit_plan<std::remove_const_t<X>> plan_edit_order(const B& be, matrix_view<X, typename B::memory_space> x,
                                                   const plan_options<std::remove_const_t<X>>& opt) {
   using T = std::remove_const_t<X>;

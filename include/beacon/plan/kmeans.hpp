@@ -19,6 +19,7 @@
 #include <numeric>
 #include <vector>
 
+#include "../backend/contract.hpp"
 #include "../backend/nearest_row.hpp"
 #include "../backend/transfer.hpp"
 #include "../core/backend.hpp"
@@ -147,7 +148,13 @@ void cluster_sums(const B& be, matrix_view<X, typename B::memory_space> x, lloyd
 
 /// k-means of the rows of x (N x d, in the backend's memory). See kmeans_options for the knobs.
 /// Rejects k < 1, k > N, non-finite data and a given init of the wrong size.
+/// What k-means (and the planner) needs from a backend.
+template <class B, class T>
+concept kmeans_backend = memory_primitives<B, T> && memory_primitives<B, index_type> && elementwise_primitives<B, T> &&
+                         reduction_primitives<B, T> && gemm_primitives<B, T> && row_primitives<B, T>;
+
 template <backend B, class X>
+  requires kmeans_backend<B, std::remove_const_t<X>>
 kmeans_result<std::remove_const_t<X>> kmeans(const B& be, matrix_view<X, typename B::memory_space> x,
                                              const kmeans_options<std::remove_const_t<X>>& opt) {
   using T = std::remove_const_t<X>;

@@ -11,6 +11,7 @@
 #include <span>
 #include <vector>
 
+#include "../backend/checks.hpp"
 #include "../core/error.hpp"
 #include "../core/view.hpp"
 #include "distance.hpp"

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/view.hpp"
 
 namespace beacon::semantic {
 

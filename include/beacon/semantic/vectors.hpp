@@ -14,6 +14,7 @@
 #include "../core/workspace.hpp"
 #include "../backend/cpu/cpu.hpp"
 #include "../backend/checks.hpp"
+#include "../backend/contract.hpp"
 
 namespace beacon::semantic {
 
@@ -51,6 +52,7 @@ void sequence_vectors(const cpu& /*be*/, matrix_view<E, host_space> embedding, m
 /// probs = softmax(logits) (row-wise) and out = probs E: the expected embedding of every row.
 /// `probs` (N x V) is the caller's buffer so the backward pass can reuse it; it is written once.
 template <backend B, class Z, class E, class P, class T>
+  requires reduction_primitives<B, T> && gemm_primitives<B, T>
 void expected_embeddings(const B& be, matrix_view<Z, typename B::memory_space> logits, matrix_view<E, typename B::memory_space> embedding,
                          matrix_view<P, typename B::memory_space> probs, matrix_view<T, typename B::memory_space> out) {
   beacon::detail::require_extent("expected_embeddings", "embedding", "rows (logits.cols)", embedding.rows(), logits.cols());
@@ -60,6 +62,7 @@ void expected_embeddings(const B& be, matrix_view<Z, typename B::memory_space> l
 
 /// ids = argmax of each row (ties to the lower id) and out = E[ids].
 template <backend B, class Z, class E, class T>
+  requires reduction_primitives<B, T> && row_primitives<B, T>
 void argmax_embeddings(const B& be, matrix_view<Z, typename B::memory_space> logits, matrix_view<E, typename B::memory_space> embedding,
                        vector_view<index_type, typename B::memory_space> ids, matrix_view<T, typename B::memory_space> out) {
   beacon::detail::require_extent("argmax_embeddings", "embedding", "rows (logits.cols)", embedding.rows(), logits.cols());
