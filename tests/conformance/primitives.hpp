@@ -47,13 +47,13 @@ struct backend_under_test<reference> {
   static constexpr bool checks_data = true;
 };
 
-inline std::size_t sz(size_type n) { return static_cast<std::size_t>(n); }
+inline std::size_t count_of(size_type n) { return static_cast<std::size_t>(n); }
 
 template <class T>
-std::vector<T> random_values(size_type n, unsigned seed, double scale = 1.0) {
+std::vector<T> normal_values(size_type n, unsigned seed, double scale = 1.0) {
   std::mt19937 gen(seed);
   std::normal_distribution<double> d(0.0, scale);
-  std::vector<T> v(sz(n));
+  std::vector<T> v(count_of(n));
   for (auto& x : v) x = static_cast<T>(d(gen));
   return v;
 }
@@ -190,7 +190,7 @@ TEST_CASE_TEMPLATE_DEFINE("conformance: elementwise (fill, axpby, row_dot, norma
   normalize_rows(be, cmat(xb, 3, 2), mat(xb, 3, 2));  // in place
   CHECK(back(be, xb) == u);
   const auto r = against_reference<float>(be, [&](const auto& b) {
-    auto xs = on(b, random_values<float>(40 * 33, 1)), ys = on(b, random_values<float>(40 * 33, 2));
+    auto xs = on(b, normal_values<float>(40 * 33, 1)), ys = on(b, normal_values<float>(40 * 33, 2));
     auto d = on(b, std::vector<float>(40, 0));
     row_dot(b, cmat(xs, 40, 33), cmat(ys, 40, 33), d.view());
     return back(b, d);
@@ -210,14 +210,14 @@ TEST_CASE_TEMPLATE_DEFINE("conformance: for_each_index and for_each_element visi
   for_each_index(be, 1000, f);
   for_each_index(be, 0, f);
   std::vector<index_type> want(1000);
-  for (index_type i = 0; i < 1000; ++i) want[sz(i)] = i + 1;
+  for (index_type i = 0; i < 1000; ++i) want[count_of(i)] = i + 1;
   CHECK(back(be, hits) == want);
   auto grid = on(be, std::vector<index_type>(37 * 29, 0));
   for_each_element(be, 37, 29, record_element<S>{mat(grid, 37, 29)});
   const auto g = back(be, grid);
   bool all = true;
   for (index_type r = 0; r < 37; ++r)
-    for (index_type c = 0; c < 29; ++c) all = all && g[sz(r * 29 + c)] == 100 * r + c + 1;
+    for (index_type c = 0; c < 29; ++c) all = all && g[count_of(r * 29 + c)] == 100 * r + c + 1;
   CHECK(all);
   CHECK_THROWS_AS(for_each_index(be, -1, f), beacon::value_error);
   CHECK_THROWS_AS(for_each_element(be, 2, -1, record_element<S>{mat(grid, 37, 29)}), beacon::value_error);
@@ -226,7 +226,7 @@ TEST_CASE_TEMPLATE_DEFINE("conformance: for_each_index and for_each_element visi
 TEST_CASE_TEMPLATE_DEFINE("conformance: sum, add_column_sums and segment_sum_rows (empty inputs, accumulation, offsets)", B,
                           conformance_sums) {
   BEACON_CONFORMANCE_SETUP;
-  const auto v = random_values<double>(10007, 3);
+  const auto v = normal_values<double>(10007, 3);
   double want = 0;
   for (double e : v) want += e;
   auto vb = on(be, v), out = on(be, std::vector<double>{42});
@@ -241,7 +241,8 @@ TEST_CASE_TEMPLATE_DEFINE("conformance: sum, add_column_sums and segment_sum_row
   auto xb = on(be, x), cols = on(be, std::vector<double>{10, 20});
   add_column_sums(be, cmat(xb, 4, 2), cols.view());  // adds into out
   CHECK(back(be, cols) == std::vector<double>{26, 40});
-  auto offsets = on(be, std::vector<index_type>{0, 1, 1, 4}), seg = on(be, std::vector<double>(6, 9));
+  auto offsets = on(be, std::vector<index_type>{0, 1, 1, 4});
+  auto seg = on(be, std::vector<double>(6, 9));
   segment_sum_rows(be, cmat(xb, 4, 2), beacon::vector_view<const index_type, S>(offsets.view()), mat(seg, 3, 2));
   CHECK(back(be, seg) == std::vector<double>{1, 2, 0, 0, 15, 18});  // the empty segment is zero
   CHECK_THROWS_AS(segment_sum_rows(be, cmat(xb, 4, 2), beacon::vector_view<const index_type, S>(offsets.view()), mat(seg, 2, 2)),
@@ -252,8 +253,9 @@ TEST_CASE_TEMPLATE_DEFINE("conformance: sum, add_column_sums and segment_sum_row
                          doctest::Contains("non-decreasing"), beacon::value_error);
   }
   against_reference<float>(be, [&](const auto& b) {
-    auto xs = on(b, random_values<float>(300 * 17, 4));
-    auto c = on(b, std::vector<float>(17, 0.5f)), o = on(b, std::vector<index_type>{0, 100, 250, 300});
+    auto xs = on(b, normal_values<float>(300 * 17, 4));
+    auto c = on(b, std::vector<float>(17, 0.5f));
+    auto o = on(b, std::vector<index_type>{0, 100, 250, 300});
     auto s3 = on(b, std::vector<float>(3 * 17, 0));
     add_column_sums(b, cmat(xs, 300, 17), c.view());
     segment_sum_rows(b, cmat(xs, 300, 17), beacon::vector_view<const index_type, space_of<std::decay_t<decltype(b)>>>(o.view()),
@@ -292,7 +294,7 @@ TEST_CASE_TEMPLATE_DEFINE("conformance: row_softmax and row_logsumexp (hand valu
       CHECK_THROWS_WITH_AS(row_logsumexp(be, cmat(zbad, 2, 3), l.view()), doctest::Contains("row 1"), beacon::value_error);
     }
   against_reference<float>(be, [&](const auto& b) {
-    auto zs = on(b, random_values<float>(50 * 70, 5, 4.0));
+    auto zs = on(b, normal_values<float>(50 * 70, 5, 4.0));
     auto ps = on(b, std::vector<float>(50 * 70)), ls = on(b, std::vector<float>(50));
     row_softmax(b, cmat(zs, 50, 70), mat(ps, 50, 70));
     row_logsumexp(b, cmat(zs, 50, 70), ls.view());
@@ -335,10 +337,10 @@ TEST_CASE_TEMPLATE_DEFINE("conformance: row_top_k, softmax_top_k, row_argmax and
   }
   // Many ties (integer logits) and k > 16 (the partial-sort path) against the reference.
   auto run = [&](const auto& b, size_type k) {
-    std::vector<float> zi = random_values<float>(30 * 40, 6, 3.0);
+    std::vector<float> zi = normal_values<float>(30 * 40, 6, 3.0);
     for (auto& e : zi) e = std::round(e);
-    auto zs = on(b, zi), vs = on(b, std::vector<float>(sz(30 * k))), ws = on(b, std::vector<float>(sz(30 * k)));
-    auto is = on(b, std::vector<index_type>(sz(30 * k))), js = on(b, std::vector<index_type>(sz(30 * k)));
+    auto zs = on(b, zi), vs = on(b, std::vector<float>(count_of(30 * k))), ws = on(b, std::vector<float>(count_of(30 * k)));
+    auto is = on(b, std::vector<index_type>(count_of(30 * k))), js = on(b, std::vector<index_type>(count_of(30 * k)));
     row_top_k(b, cmat(zs, 30, 40), k, mat(vs, 30, k), mat(is, 30, k));
     softmax_top_k(b, cmat(zs, 30, 40), k, true, mat(ws, 30, k), mat(js, 30, k));
     std::vector<double> r;
@@ -355,19 +357,19 @@ TEST_CASE_TEMPLATE_DEFINE("conformance: row_top_k, softmax_top_k, row_argmax and
 TEST_CASE_TEMPLATE_DEFINE("conformance: gemm (four transposes, beta rules, k = 0, inner-dimension errors)", B, conformance_gemm) {
   BEACON_CONFORMANCE_SETUP;
   const size_type m = 7, n = 5, k = 9;
-  const auto a = random_values<double>(m * k, 7), b = random_values<double>(k * n, 8);
-  std::vector<double> at(a.size()), bt(b.size()), want(sz(m * n), 0);
+  const auto a = normal_values<double>(m * k, 7), b = normal_values<double>(k * n, 8);
+  std::vector<double> at(a.size()), bt(b.size()), want(count_of(m * n), 0);
   for (size_type i = 0; i < m; ++i)
-    for (size_type p = 0; p < k; ++p) at[sz(p * m + i)] = a[sz(i * k + p)];
+    for (size_type p = 0; p < k; ++p) at[count_of(p * m + i)] = a[count_of(i * k + p)];
   for (size_type p = 0; p < k; ++p)
-    for (size_type j = 0; j < n; ++j) bt[sz(j * k + p)] = b[sz(p * n + j)];
+    for (size_type j = 0; j < n; ++j) bt[count_of(j * k + p)] = b[count_of(p * n + j)];
   for (size_type i = 0; i < m; ++i)
     for (size_type j = 0; j < n; ++j)
-      for (size_type p = 0; p < k; ++p) want[sz(i * n + j)] += a[sz(i * k + p)] * b[sz(p * n + j)];
+      for (size_type p = 0; p < k; ++p) want[count_of(i * n + j)] += a[count_of(i * k + p)] * b[count_of(p * n + j)];
   auto ab = on(be, a), bb = on(be, b), atb = on(be, at), btb = on(be, bt);
   for (const auto ta : {beacon::transpose::no, beacon::transpose::yes})
     for (const auto tb : {beacon::transpose::no, beacon::transpose::yes}) {
-      auto c = on(be, std::vector<double>(sz(m * n), std::nan("")));  // beta = 0 never reads c
+      auto c = on(be, std::vector<double>(count_of(m * n), std::nan("")));  // beta = 0 never reads c
       const auto av = ta == beacon::transpose::no ? cmat(ab, m, k) : cmat(atb, k, m);
       const auto bv = tb == beacon::transpose::no ? cmat(bb, k, n) : cmat(btb, n, k);
       gemm(be, ta, tb, 2.0, av, bv, 0.0, mat(c, m, n));
@@ -375,7 +377,7 @@ TEST_CASE_TEMPLATE_DEFINE("conformance: gemm (four transposes, beta rules, k = 0
       for (auto& e : twice) e *= 2;
       CHECK(worst(back(be, c), twice) < 1e-13);
     }
-  auto c = on(be, std::vector<double>(sz(m * n), 1.0));
+  auto c = on(be, std::vector<double>(count_of(m * n), 1.0));
   gemm(be, beacon::transpose::no, beacon::transpose::no, 1.0, cmat(ab, m, k), cmat(bb, k, n), 3.0, mat(c, m, n));
   std::vector<double> plus(want);
   for (auto& e : plus) e += 3;
@@ -389,7 +391,7 @@ TEST_CASE_TEMPLATE_DEFINE("conformance: gemm (four transposes, beta rules, k = 0
   CHECK_THROWS_AS(gemm(be, beacon::transpose::no, beacon::transpose::no, 1.0, cmat(ab, m, k), cmat(bb, k, n), 0.0, mat(c, n, m)),
                   beacon::shape_error);
   against_reference<float>(be, [&](const auto& bk) {
-    auto x = on(bk, random_values<float>(64 * 48, 9)), y = on(bk, random_values<float>(40 * 48, 10)), z = on(bk, std::vector<float>(64 * 40));
+    auto x = on(bk, normal_values<float>(64 * 48, 9)), y = on(bk, normal_values<float>(40 * 48, 10)), z = on(bk, std::vector<float>(64 * 40));
     gemm(bk, beacon::transpose::no, beacon::transpose::yes, 1.0f, cmat(x, 64, 48), cmat(y, 40, 48), 0.0f, mat(z, 64, 40));
     return back(bk, z);
   });
@@ -399,10 +401,12 @@ TEST_CASE_TEMPLATE_DEFINE("conformance: gather_rows, scatter_rows and group_rows
                           conformance_rows) {
   BEACON_CONFORMANCE_SETUP;
   const std::vector<double> src = {0, 1, 10, 11, 20, 21};  // 3 x 2
-  auto sb = on(be, src), idx = on(be, std::vector<index_type>{2, 0, 2}), dst = on(be, std::vector<double>(6, -1));
+  auto sb = on(be, src), dst = on(be, std::vector<double>(6, -1));
+  auto idx = on(be, std::vector<index_type>{2, 0, 2});
   gather_rows(be, cmat(sb, 3, 2), beacon::vector_view<const index_type, S>(idx.view()), mat(dst, 3, 2));
   CHECK(back(be, dst) == std::vector<double>{20, 21, 0, 1, 20, 21});
-  auto big = on(be, std::vector<double>(8, -1)), sidx = on(be, std::vector<index_type>{3, 0});
+  auto big = on(be, std::vector<double>(8, -1));
+  auto sidx = on(be, std::vector<index_type>{3, 0});
   scatter_rows(be, cmat(sb, 2, 2), beacon::vector_view<const index_type, S>(sidx.view()), mat(big, 4, 2));
   CHECK(back(be, big) == std::vector<double>{10, 11, -1, -1, -1, -1, 0, 1});  // rows 1, 2 untouched
   auto keys = on(be, std::vector<index_type>{2, 0, 2, 1, 0, 2}), offsets = on(be, std::vector<index_type>(4)),
@@ -429,22 +433,23 @@ TEST_CASE_TEMPLATE_DEFINE("conformance: random (normal and uniform draws are the
   BEACON_CONFORMANCE_SETUP;
   const beacon::philox_stream noise{1234, 77};
   const size_type rows = 9, cols = 13;
-  auto nb = on(be, std::vector<float>(sz(rows * cols))), ub = on(be, std::vector<double>(sz(rows * cols)));
+  auto nb = on(be, std::vector<float>(count_of(rows * cols)));
+  auto ub = on(be, std::vector<double>(count_of(rows * cols)));
   fill_normal(be, noise, mat(nb, rows, cols));
   fill_uniform(be, noise, mat(ub, rows, cols));
   const auto n = back(be, nb);
   const auto u = back(be, ub);
   bool normal_exact = true, uniform_exact = true, in_open_interval = true;
   for (size_type i = 0; i < rows * cols; ++i) {
-    normal_exact = normal_exact && n[sz(i)] == noise.normal(static_cast<std::uint64_t>(i));
-    uniform_exact = uniform_exact && u[sz(i)] == noise.uniform_double(static_cast<std::uint64_t>(i));
-    in_open_interval = in_open_interval && u[sz(i)] > 0 && u[sz(i)] < 1;
+    normal_exact = normal_exact && n[count_of(i)] == noise.normal(static_cast<std::uint64_t>(i));
+    uniform_exact = uniform_exact && u[count_of(i)] == noise.uniform_double(static_cast<std::uint64_t>(i));
+    in_open_interval = in_open_interval && u[count_of(i)] > 0 && u[count_of(i)] < 1;
   }
   CHECK(normal_exact);
   CHECK(uniform_exact);
   CHECK(in_open_interval);
   const std::vector<double> a = {1, 0.5, 0}, b = {0, 2, 1}, c = {0, 0, 3};
-  const auto x = random_values<double>(3 * 4, 11), y = random_values<double>(3 * 4, 12);
+  const auto x = normal_values<double>(3 * 4, 11), y = normal_values<double>(3 * 4, 12);
   auto ab = on(be, a), bb = on(be, b), cb = on(be, c), xb = on(be, x), yb = on(be, y), out = on(be, std::vector<double>(12));
   using cv = beacon::vector_view<const double, S>;
   row_axpby_noise(be, cv(ab.view()), cmat(xb, 3, 4), cv(bb.view()), noise, mat(out, 3, 4));
@@ -452,13 +457,13 @@ TEST_CASE_TEMPLATE_DEFINE("conformance: random (normal and uniform draws are the
   double w1 = 0;
   for (size_type i = 0; i < 3; ++i)
     for (size_type j = 0; j < 4; ++j)
-      w1 = std::max(w1, std::abs(o1[sz(i * 4 + j)] - (a[sz(i)] * x[sz(i * 4 + j)] + b[sz(i)] * noise.normal(static_cast<std::uint64_t>(i * 4 + j)))));
+      w1 = std::max(w1, std::abs(o1[count_of(i * 4 + j)] - (a[count_of(i)] * x[count_of(i * 4 + j)] + b[count_of(i)] * noise.normal(static_cast<std::uint64_t>(i * 4 + j)))));
   CHECK(w1 < 1e-15);
   row_axpbypcz_noise(be, cv(ab.view()), cmat(xb, 3, 4), cv(bb.view()), cmat(yb, 3, 4), cv(cb.view()), noise, mat(out, 3, 4));
   const auto o2 = back(be, out);
   for (size_type j = 0; j < 4; ++j) {
-    CHECK(o2[sz(j)] == x[sz(j)]);                                 // c = 0: exactly a x + b y, no draw
-    CHECK(o2[sz(4 + j)] == 0.5 * x[sz(4 + j)] + 2 * y[sz(4 + j)]);
+    CHECK(o2[count_of(j)] == x[count_of(j)]);                                 // c = 0: exactly a x + b y, no draw
+    CHECK(o2[count_of(4 + j)] == 0.5 * x[count_of(4 + j)] + 2 * y[count_of(4 + j)]);
   }
   CHECK(std::abs(o2[8] - (y[8] + 3.0 * noise.normal(8))) < 1e-14);
   CHECK_THROWS_AS(row_axpby_noise(be, cv(ab.view()), cmat(xb, 4, 3), cv(bb.view()), noise, mat(out, 4, 3)), beacon::shape_error);
@@ -468,47 +473,47 @@ TEST_CASE_TEMPLATE_DEFINE("conformance: layers (activations against their defini
                           conformance_layers) {
   BEACON_CONFORMANCE_SETUP;
   const size_type rows = 4, cols = 6;
-  const auto z0 = random_values<double>(rows * cols, 13, 2.0), gate = random_values<double>(rows * cols, 14), dy = random_values<double>(rows * cols, 15);
-  const auto bias = random_values<double>(cols, 16);
+  const auto z0 = normal_values<double>(rows * cols, 13, 2.0), gate = normal_values<double>(rows * cols, 14), dy = normal_values<double>(rows * cols, 15);
+  const auto bias = normal_values<double>(cols, 16);
   for (const auto act : {beacon::activation::relu, beacon::activation::silu, beacon::activation::gelu, beacon::activation::identity}) {
     CAPTURE(beacon::activation_name(act));
-    auto zb = on(be, z0), ab = on(be, std::vector<double>(sz(rows * cols))), bb = on(be, bias);
+    auto zb = on(be, z0), ab = on(be, std::vector<double>(count_of(rows * cols))), bb = on(be, bias);
     bias_activation(be, act, beacon::vector_view<const double, S>(bb.view()), mat(zb, rows, cols), mat(ab, rows, cols));
     const auto zh = back(be, zb), ah = back(be, ab);
     double wz = 0, wa = 0;
     for (size_type i = 0; i < rows * cols; ++i) {
-      const double want_z = z0[sz(i)] + bias[sz(i % cols)];
-      wz = std::max(wz, std::abs(zh[sz(i)] - want_z));
-      wa = std::max(wa, std::abs(ah[sz(i)] - beacon::activate(act, want_z)));
+      const double want_z = z0[count_of(i)] + bias[count_of(i % cols)];
+      wz = std::max(wz, std::abs(zh[count_of(i)] - want_z));
+      wa = std::max(wa, std::abs(ah[count_of(i)] - beacon::activate(act, want_z)));
     }
     CHECK(wz < 1e-15);
     CHECK(wa < 1e-14);
     // activation_backward against a central difference of the activation itself.
-    auto dyb = on(be, dy), dz = on(be, std::vector<double>(sz(rows * cols)));
+    auto dyb = on(be, dy), dz = on(be, std::vector<double>(count_of(rows * cols)));
     activation_backward(be, act, cmat(zb, rows, cols), cmat(dyb, rows, cols), mat(dz, rows, cols));
     const auto dzh = back(be, dz);
     double wd = 0;
     for (size_type i = 0; i < rows * cols; ++i) {
-      const double zc = zh[sz(i)], h = 1e-6;
+      const double zc = zh[count_of(i)], h = 1e-6;
       if (act == beacon::activation::relu && std::abs(zc) < 1e-5) continue;  // the kink
       const double fd = (beacon::activate(act, zc + h) - beacon::activate(act, zc - h)) / (2 * h);
-      wd = std::max(wd, std::abs(dzh[sz(i)] - dy[sz(i)] * fd));
+      wd = std::max(wd, std::abs(dzh[count_of(i)] - dy[count_of(i)] * fd));
     }
     CHECK(wd < 1e-7);
     // Gated: u = act(a) b, and its backward against finite differences of u.
-    auto gb = on(be, gate), u = on(be, std::vector<double>(sz(rows * cols))), da = on(be, std::vector<double>(sz(rows * cols))),
-         db = on(be, std::vector<double>(sz(rows * cols)));
+    auto gb = on(be, gate), u = on(be, std::vector<double>(count_of(rows * cols))), da = on(be, std::vector<double>(count_of(rows * cols))),
+         db = on(be, std::vector<double>(count_of(rows * cols)));
     gated_activation(be, act, cmat(zb, rows, cols), cmat(gb, rows, cols), mat(u, rows, cols));
     gated_activation_backward(be, act, cmat(zb, rows, cols), cmat(gb, rows, cols), cmat(dyb, rows, cols), mat(da, rows, cols), mat(db, rows, cols));
     const auto uh = back(be, u), dah = back(be, da), dbh = back(be, db);
     double wu = 0, wg = 0;
     for (size_type i = 0; i < rows * cols; ++i) {
-      const double zc = zh[sz(i)], g = gate[sz(i)], h = 1e-6;
-      wu = std::max(wu, std::abs(uh[sz(i)] - beacon::activate(act, zc) * g));
-      wg = std::max(wg, std::abs(dbh[sz(i)] - dy[sz(i)] * beacon::activate(act, zc)));
+      const double zc = zh[count_of(i)], g = gate[count_of(i)], h = 1e-6;
+      wu = std::max(wu, std::abs(uh[count_of(i)] - beacon::activate(act, zc) * g));
+      wg = std::max(wg, std::abs(dbh[count_of(i)] - dy[count_of(i)] * beacon::activate(act, zc)));
       if (act == beacon::activation::relu && std::abs(zc) < 1e-5) continue;
       const double fd = (beacon::activate(act, zc + h) - beacon::activate(act, zc - h)) * g / (2 * h);
-      wg = std::max(wg, std::abs(dah[sz(i)] - dy[sz(i)] * fd));
+      wg = std::max(wg, std::abs(dah[count_of(i)] - dy[count_of(i)] * fd));
     }
     CHECK(wu < 1e-14);
     CHECK(wg < 1e-7);
@@ -539,7 +544,8 @@ TEST_CASE_TEMPLATE_DEFINE("conformance: layers (activations against their defini
 TEST_CASE_TEMPLATE_DEFINE("conformance: masked_mean_pool (hand values, float and byte masks, an empty row)", B, conformance_pool) {
   BEACON_CONFORMANCE_SETUP;
   const std::vector<double> tok = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};  // B = 2, L = 3, D = 2
-  auto tb = on(be, tok), mb = on(be, std::vector<std::uint8_t>{1, 0, 1, 0, 1, 0}), out = on(be, std::vector<double>(4));
+  auto tb = on(be, tok), out = on(be, std::vector<double>(4));
+  auto mb = on(be, std::vector<std::uint8_t>{1, 0, 1, 0, 1, 0});
   masked_mean_pool(be, cmat(tb, 6, 2), cmat(mb, 2, 3), mat(out, 2, 2));
   CHECK(back(be, out) == std::vector<double>{3, 4, 9, 10});
   auto fm = on(be, std::vector<double>{1, 1, 1, 0, 0, 1});
@@ -556,7 +562,7 @@ TEST_CASE_TEMPLATE_DEFINE("conformance: masked_mean_pool (hand values, float and
 TEST_CASE_TEMPLATE_DEFINE("conformance: determinism (a chain of primitives rerun gives bit-identical results)", B, conformance_determinism) {
   BEACON_CONFORMANCE_SETUP;
   auto chain = [&] {
-    auto x = on(be, random_values<float>(200 * 64, 17)), w = on(be, random_values<float>(64 * 64, 18));
+    auto x = on(be, normal_values<float>(200 * 64, 17)), w = on(be, normal_values<float>(64 * 64, 18));
     auto h = on(be, std::vector<float>(200 * 64)), p = on(be, std::vector<float>(200 * 64)), cs = on(be, std::vector<float>(64, 0));
     auto total = on(be, std::vector<float>(1));
     gemm(be, beacon::transpose::no, beacon::transpose::no, 1.0f, cmat(x, 200, 64), cmat(w, 64, 64), 0.0f, mat(h, 200, 64));
