@@ -36,8 +36,13 @@ void run(const args& a) {
   std::size_t skipped = 0;
   const bool embedded = a.data.empty();
   long long T = a.edits > 0 ? a.edits : (embedded ? 300 : 1000);
-  if (embedded) recs = synthetic_records(static_cast<std::size_t>(T), a.seed);
-  else recs = load_records(a.data, &skipped);
+  if (embedded) {
+    recs = synthetic_records(static_cast<std::size_t>(T), a.seed);
+  } else {
+    auto file = edit::load_zsre(a.data);
+    recs = std::move(file.records);
+    skipped = file.skipped;
+  }
   if (recs.empty()) throw input_error("data file '" + a.data + "' holds no usable record");
   if (T > static_cast<long long>(recs.size())) {
     std::fprintf(stderr, "beacon edit-bench: only %zu usable records; using --edits %zu\n", recs.size(), recs.size());
@@ -68,34 +73,29 @@ void run(const args& a) {
   auto pre = pretrain(h, toks, labels, a, bar);
   for (auto* p : h.params()) p->freeze();
 
-  // Frozen features of the edit prompts, paraphrases and locality questions.
+  // Frozen features of the edit prompts, paraphrases and locality questions (edit::edit_set): block
+  // input x = the pooled embedding, routing row e = x (or centred), h0 = x + FFN0(x).
   bench B;
   B.a = &a;
-  B.h = &h;
-  B.T = T;
+  B.host.h = &h;
   std::vector<int> idx(static_cast<std::size_t>(3 * T));
   std::iota(idx.begin(), idx.end(), 0);
   const mat X = pool(h, toks, idx);
-  B.Xs = X.topRows(T);
-  B.Xr = X.middleRows(T, T);
-  B.Xl = X.bottomRows(T);
-  B.Hs = B.Xs + ffn_forward(h.ffn, B.Xs);
-  B.Hr = B.Xr + ffn_forward(h.ffn, B.Xr);
-  B.Hl = B.Xl + ffn_forward(h.ffn, B.Xl);
-  const Eigen::Matrix<float, 1, Eigen::Dynamic> centre = B.Xs.colwise().mean();
-  B.Es = B.Xs.rowwise() - centre;
-  B.Er = B.Xr.rowwise() - centre;
-  B.El = B.Xl.rowwise() - centre;
-  B.alt = alt;
-  B.base_loc = predict(B.Hl, h);
+  auto features = [&](const mat& x) { return edit::question_features<float>{x, x, x + ffn_forward(h.ffn, x)}; };
+  B.raw.src = features(X.topRows(T));
+  B.raw.rephrase = features(X.middleRows(T, T));
+  B.raw.loc = features(X.bottomRows(T));
+  B.raw.target.assign(alt.begin(), alt.end());
+  B.raw.loc_answer = predict(B.raw.loc.h0, h);
+  B.centred = edit::with_centred_routing(B.raw, Eigen::Matrix<float, 1, Eigen::Dynamic>(B.raw.src.x.colwise().mean()));
   {
-    const auto ps = predict(B.Hs, h), pr = predict(B.Hr, h);
+    const auto ps = predict(B.raw.src.h0, h), pr = predict(B.raw.rephrase.h0, h);
     double s = 0, r = 0, l = 0;
     for (long long i = 0; i < T; ++i) {
       const auto k = static_cast<std::size_t>(i);
       s += ps[k] == labels[k];
       r += pr[k] == labels[k + static_cast<std::size_t>(T)];
-      l += B.base_loc[k] == labels[k + 2 * static_cast<std::size_t>(T)];
+      l += B.raw.loc_answer[k] == labels[k + 2 * static_cast<std::size_t>(T)];
     }
     pre.src = s / static_cast<double>(T);
     pre.rephrase = r / static_cast<double>(T);
@@ -108,12 +108,12 @@ void run(const args& a) {
               pre.rephrase, pre.loc);
   // --loss semantic: the target distance d0 of every edit under the frozen model (spec semantic_peft.md
   // section 3: computed once, before training), and the PERCENTILE filter over it.
-  B.semantic = a.loss == "semantic";
+  B.host.semantic = a.loss == "semantic";
   B.trained.assign(static_cast<std::size_t>(T), 1);
   nlohmann::json filter_json = nullptr;
-  if (B.semantic) {
+  if (B.host.semantic) {
     std::vector<double> d0;
-    semantic_loss(h, B.Hs, B.alt, nullptr, &d0);
+    semantic_loss(h, B.raw.src.h0, alt, nullptr, &d0);
     semantic::filter_options fo;
     fo.criterion = semantic::filter_criterion::percentile;
     fo.fraction = a.filter_fraction;
@@ -140,108 +140,36 @@ void run(const args& a) {
   // edit order: R seeded random orders, or the clustering-planned order (the methods ending in +plan).
   const long long N = a.chunk > 0 ? std::min(a.chunk, T) : T;
   if (a.steps > N) throw value_error("beacon edit-bench: argument '--steps' expected at most --chunk (" + std::to_string(N) + "), got " + std::to_string(a.steps));
-  std::vector<std::vector<int>> streams;
-  for (long long first = 0; first < T; first += N) {
-    streams.emplace_back();
-    for (long long i = first; i < std::min(T, first + N); ++i) streams.back().push_back(static_cast<int>(i));
-  }
+  const auto streams = edit::split_streams(T, N);
   const size_type batch = (N + a.steps - 1) / a.steps;
-  auto batches_for = [&](const std::vector<int>& stream, long long order, std::size_t stream_no) {
-    const mat Es = rows_of(B.Es, stream);
-    const auto b = static_cast<size_type>(std::min<long long>(batch, (static_cast<long long>(stream.size()) + a.steps - 1) / a.steps));
-    std::vector<std::vector<index_type>> local;
-    if (order < 0) {
-      plan::plan_options<float> po;
-      po.batch_size = b;
-      po.kmeans.seed = a.seed;
-      local = plan::plan_edit_order(compute(), as_view(Es), po).batches;
-    } else {
-      local = plan::random_edit_order(as_view(rows_of(B.Xs, stream)), b, a.seed + 1000 + static_cast<std::uint64_t>(order) + 100000 * stream_no).batches;
-    }
-    std::vector<std::vector<int>> global;
-    for (const auto& v : local) {
-      global.emplace_back();
-      for (auto i : v) global.back().push_back(stream[static_cast<std::size_t>(i)]);
-    }
-    return global;
+  // Per stream the edit order: R seeded random orders, or the clustering-planned order (+plan methods,
+  // planned on the centred routing rows).
+  auto batches_for = [&](const std::vector<index_type>& stream, long long order, std::size_t stream_no) {
+    const auto steps = std::min<size_type>(a.steps, static_cast<size_type>(stream.size()));
+    const edit::order_spec spec{order < 0, order < 0 ? a.seed : a.seed + 1000 + static_cast<std::uint64_t>(order) + 100000 * stream_no};
+    return edit::order_stream(compute(), stream, steps, spec, B.centred.src.e, B.raw.src.x);
   };
 
-  const std::vector<std::string> methods = a.methods.empty() ? all_methods : a.methods;
+  const std::vector<std::string> methods = a.methods.empty() ? method_names() : a.methods;
   std::vector<run_result> results;
   // --save keeps the final paper-faithful lemoe adaptor, else the last LEMoE variant run.
   std::function<void(const std::string&)> save_saved;
   std::string saved_method;
   long long saved_experts = 0;
-  auto keep_for_save = [&](auto&& ad, const std::string& m) {
-    if (a.save.empty() || (!saved_method.empty() && saved_method == "lemoe" && m != "lemoe")) return;
-    auto kept = std::make_shared<std::decay_t<decltype(ad)>>(std::move(ad));
-    saved_experts = kept->experts();
-    saved_method = m;
-    save_saved = [kept](const std::string& path) { io::save_adaptor(*kept, path); };
-  };
-  auto kv_config = [&](const moe::kv_router_options& o) {
-    kv_adaptor::config c;
-    c.d_model = h.d;
-    c.expert_hidden = a.expert_hidden;
-    c.router = o;
-    c.seed = a.seed;
-    return c;
-  };
-  moe::kv_router_options robust;
-  robust.projection = moe::projection_mode::per_expert_frozen;
-  robust.score = moe::score_function::cosine;
-  robust.gate = moe::gate_norm::renormalize_top_k;
-  robust.null_route = true;
-  robust.null_threshold = a.null_threshold;
   for (const auto& m : methods) {
-    const bool planned = m.ends_with("+plan");
-    for (long long o = planned ? -1 : 0; o < (planned ? 0 : a.orders); ++o) {
+    const method_spec& spec = method_named(m);
+    for (long long o = spec.planned ? -1 : 0; o < (spec.planned ? 0 : a.orders); ++o) {
       const std::string order = o < 0 ? "planned" : "random:" + std::to_string(a.seed + 1000 + static_cast<std::uint64_t>(o));
       run_result total;
       double rc = 0, weight_rc = 0;
       for (std::size_t st = 0; st < streams.size(); ++st) {
         const auto batches = batches_for(streams[st], o, st);
-        run_result r;
         const std::string label = m + " " + order + (streams.size() > 1 ? " #" + std::to_string(st + 1) : "");
-        if (m == "ft") {
-          r = run_ft(B, batches, bar, label);
-        } else if (m == "lemoe+instance-anchors" || m == "lemoe+instance-anchors+plan") {
-          // spec §12's robust router: every edited instance is an anchor of its expert, nearest
-          // anchor by centred cosine, null route below the threshold; the new expert trains forced.
-          instance_adaptor::config c;
-          c.d_model = h.d;
-          c.expert_hidden = a.expert_hidden;
-          c.router.threshold = a.anchor_threshold;
-          c.seed = a.seed;
-          instance_adaptor ad(compute(), c);
-          r = run_adaptor(ad, B, batches, true, true, B.Xs, B.Xr, B.Xl, bar, label);
-          keep_for_save(std::move(ad), m);
-        } else if (m == "moe" || m == "lemoe-gate") {
-          gate_adaptor::config c;
-          c.d_model = h.d;
-          c.expert_hidden = a.expert_hidden;
-          c.router.gate = moe::gate_norm::softmax_all_experts;  // a learned gate (renormalised top-1 would have no gradient)
-          c.seed = a.seed;
-          c.freeze_earlier_experts = m == "lemoe-gate";
-          gate_adaptor ad(compute(), c);
-          r = run_adaptor(ad, B, batches, m == "lemoe-gate", false, B.Xs, B.Xr, B.Xl, bar, label);
-        } else if (m == "lemoe+replay") {
-          // spec §12: one key per expert, shared projection, plus a router cross-entropy over every
-          // batch's instances so far (labels = their expert); renormalised top-1 gate; the new expert
-          // trains on its own batch (forced), the router learns only from the replay.
-          moe::kv_router_options o;
-          o.gate = moe::gate_norm::renormalize_top_k;
-          o.train_route = moe::training_route::forced_to_new;
-          kv_adaptor ad(compute(), kv_config(o));
-          r = run_adaptor(ad, B, batches, true, true, B.Xs, B.Xr, B.Xl, bar, label, true);
-          keep_for_save(std::move(ad), m);
-        } else {
-          const bool anchors = m == "lemoe+anchors" || m == "lemoe+anchors+plan";
-          kv_adaptor ad(compute(), kv_config(anchors ? robust : moe::kv_router_options{}));
-          // Paper-faithful LEMoE routes on the raw pooled embedding; the anchors variant on the centred one (cosine).
-          if (anchors) r = run_adaptor(ad, B, batches, true, true, B.Es, B.Er, B.El, bar, label);
-          else r = run_adaptor(ad, B, batches, true, false, B.Xs, B.Xr, B.Xl, bar, label);
-          keep_for_save(std::move(ad), m);
+        run_result r = spec.run(B, batches, bar, label);
+        if (r.save && !a.save.empty() && !(saved_method == "lemoe" && m != "lemoe")) {
+          save_saved = r.save;
+          saved_method = m;
+          saved_experts = r.experts;
         }
         const double w = static_cast<double>(streams[st].size()) / static_cast<double>(T);  // metrics averaged over streams, by size
         total.rel += w * r.rel, total.gen += w * r.gen, total.loc += w * r.loc, total.avg += w * r.avg;
@@ -351,7 +279,7 @@ void add_edit_bench_command(CLI::App& app) {
   cmd->add_option("--methods", a->methods, "comma list of ft,moe,lemoe-gate,lemoe,lemoe+plan,lemoe+replay,lemoe+anchors,lemoe+anchors+plan,lemoe+instance-anchors,"
                                         "lemoe+instance-anchors+plan (default: all)")
       ->delimiter(',')
-      ->check(CLI::IsMember(all_methods));
+      ->check(CLI::IsMember(method_names()));
   cmd->add_option("--chunk", a->chunk, "rollback protocol: streams of N edits, the model reset between streams, metrics averaged")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--orders", a->orders, "random edit orders (seeds) per method")->check(CLI::PositiveNumber);

@@ -1,57 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// `beacon edit-bench` data: ZsRE-format JSON records, and the embedded synthetic knowledge base.
+// `beacon edit-bench` data: the embedded synthetic knowledge base (ZsRE-shaped records; files are read
+// by beacon::edit::load_zsre).
 #include <algorithm>
-#include <fstream>
 #include <set>
 
 #include <beacon/core/philox.hpp>
-#include <nlohmann/json.hpp>
 
 #include "cli_common.hpp"
 #include "edit_bench.hpp"
 
 namespace beacon::cli::edit_bench {
-
-namespace {
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  const auto e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
-}  // namespace
-
-std::vector<record> load_records(const std::string& path, std::size_t* skipped) {
-  std::ifstream in(path);
-  if (!in) throw input_error("cannot read data file '" + path + "'");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw input_error("data file '" + path + "' is not valid JSON: " + e.what());
-  }
-  if (!j.is_array()) throw input_error("data file '" + path + "': expected a JSON array of ZsRE records");
-  std::vector<record> out;
-  std::size_t skip = 0;
-  for (std::size_t i = 0; i < j.size(); ++i) {
-    const auto& r = j[i];
-    if (!r.is_object()) throw input_error("data file '" + path + "': record " + std::to_string(i) + " is not a JSON object");
-    auto get = [&](const char* key) {
-      const auto it = r.find(key);
-      if (it == r.end()) throw input_error("data file '" + path + "': record " + std::to_string(i) + " has no key '" + key + "'");
-      if (!it->is_string()) throw input_error("data file '" + path + "': record " + std::to_string(i) + " key '" + key + "' is not a string");
-      return it->get<std::string>();
-    };
-    record x{get("src"), trim(get("pred")), get("rephrase"), trim(get("alt")), get("loc"), trim(get("loc_ans"))};
-    if (x.alt.empty()) {
-      ++skip;
-      continue;
-    }
-    out.push_back(std::move(x));
-  }
-  if (skipped) *skipped = skip;
-  return out;
-}
 
 namespace {
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 // `beacon edit-bench`, part 1: the frozen host model (token embeddings -> masked mean-pool -> one
-// residual FFN block -> output layer over answer strings), its pre-training, the command's
-// options, the progress bar and the CPU backend everything runs on.
+// residual FFN block -> output layer over answer strings), its losses and pre-training, the
+// command's options, the progress bar and the CPU backend everything runs on.
 #include <beacon/backend/cpu.hpp>
 #include <beacon/io/adaptor_checkpoint.hpp>
 #include <beacon/moe.hpp>
@@ -59,10 +59,6 @@ inline std::vector<hparam*> params_of(ffn_state& f) {
   return p;
 }
 using clock_type = std::chrono::steady_clock;
-
-const std::vector<std::string> all_methods = {"ft",         "moe",           "lemoe-gate",         "lemoe",
-                                              "lemoe+plan", "lemoe+replay",  "lemoe+anchors",      "lemoe+anchors+plan",
-                                              "lemoe+instance-anchors",     "lemoe+instance-anchors+plan"};
 
 struct args {
   std::string data, json, svg, save;
@@ -188,6 +184,24 @@ inline double cross_entropy(const mat& H, const std::vector<int>& y, const host_
   if (correct) *correct = ok;
   if (dlogits_out) *dlogits_out = std::move(logits);
   return loss / static_cast<double>(n);
+}
+
+/// Semantic re-weighted cross-entropy (docs/semantic.md; library defaults: linear weights, alpha 1,
+/// self-normalised, expected embedding, cosine) of logits = H W_out^T, with W_out (answers x d, frozen)
+/// as the answer embedding table. Fills dH (when given) and the per-edit distances.
+inline double semantic_loss(const host_model& h, const mat& H, const std::vector<int>& y, mat* dH, std::vector<double>* distance = nullptr) {
+  const auto W = values_of(h.wout);
+  const mat logits = H * W.transpose();
+  const auto n = logits.rows(), answers = logits.cols();
+  std::vector<index_type> targets(y.begin(), y.end());
+  const mat mask = mat::Ones(n, 1);
+  mat grad = dH ? mat(n, answers) : mat(0, answers);
+  const auto table = host_matrix(h.wout.value().data(), answers, h.d);
+  const auto res = semantic::semantic_cross_entropy(compute(), as_view(logits), host_vector(static_cast<const index_type*>(targets.data()), n),
+                                                    as_view(mask), table, semantic::reweight_options{}, as_view(grad));
+  if (dH) dH->noalias() = grad * W;
+  if (distance) *distance = res.distance;
+  return res.combined.loss;
 }
 
 inline std::vector<int> predict(const mat& H, const host_model& h) {

@@ -219,14 +219,38 @@ class adaptor {
     return top;
   }
 
-  /// Routing consistency (spec §4.4): the share of edits of step i whose top-1 expert is i.
-  /// batches[i] holds step i's routing rows.
-  [[nodiscard]] double routing_consistency(const std::vector<matrix_view<const T, space>>& batches) const {
-    size_type hits = 0, total = 0;
+  /// Routing counts: counts[i][j] = rows of batches[i] whose top-1 expert is j; column experts()
+  /// counts the rows routed to no expert (null route).
+  [[nodiscard]] std::vector<std::vector<size_type>> routing_counts(const std::vector<matrix_view<const T, space>>& batches) const {
+    const size_type n = experts();
+    std::vector<std::vector<size_type>> counts(batches.size(), std::vector<size_type>(static_cast<std::size_t>(n + 1), 0));
     for (std::size_t i = 0; i < batches.size(); ++i) {
-      const auto top = route_top1(batches[i]);
-      for (index_type id : top) hits += id == static_cast<index_type>(i);
-      total += static_cast<size_type>(top.size());
+      if (batches[i].rows() == 0) continue;
+      for (index_type id : route_top1(batches[i])) ++counts[i][static_cast<std::size_t>(id >= 0 && id < n ? id : n)];
+    }
+    return counts;
+  }
+
+  /// The routing matrix of the LEMoE paper's Figure 2: C(i, j) = share of step i's edits (rows of
+  /// batches[i]) whose top-1 expert is j, the last column the share routed to no expert; rows of
+  /// empty batches are zero. Its diagonal is the per-step routing consistency.
+  [[nodiscard]] std::vector<std::vector<double>> routing_matrix(const std::vector<matrix_view<const T, space>>& batches) const {
+    const auto counts = routing_counts(batches);
+    std::vector<std::vector<double>> c(counts.size());
+    for (std::size_t i = 0; i < counts.size(); ++i)
+      for (const size_type k : counts[i])
+        c[i].push_back(batches[i].rows() > 0 ? static_cast<double>(k) / static_cast<double>(batches[i].rows()) : 0.0);
+    return c;
+  }
+
+  /// Routing consistency (spec §4.4): the share of all edits whose top-1 expert is their own step's
+  /// (batch i's rows routed to expert i), from routing_counts.
+  [[nodiscard]] double routing_consistency(const std::vector<matrix_view<const T, space>>& batches) const {
+    const auto counts = routing_counts(batches);
+    size_type hits = 0, total = 0;
+    for (std::size_t i = 0; i < counts.size(); ++i) {
+      if (i + 1 < counts[i].size()) hits += counts[i][i];
+      total += batches[i].rows();
     }
     return total > 0 ? static_cast<double>(hits) / static_cast<double>(total) : 0.0;
   }
