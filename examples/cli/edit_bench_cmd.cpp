@@ -179,6 +179,7 @@ void run(const args& a) {
         total.total_seconds += r.total_seconds;
         total.iterations.insert(total.iterations.end(), r.iterations.begin(), r.iterations.end());
         total.final_loss.insert(total.final_loss.end(), r.final_loss.begin(), r.final_loss.end());
+        if (!r.routing.empty()) total.routing_per_stream.push_back(std::move(r.routing));
       }
       bar.clear();
       if (weight_rc > 0) total.rc = rc / weight_rc;
@@ -236,7 +237,8 @@ void run(const args& a) {
       res.push_back({{"method", r.method}, {"order", r.order}, {"rel", r.rel}, {"gen", r.gen}, {"loc", r.loc}, {"avg", r.avg},
                      {"routing_consistency", r.rc ? nlohmann::json(*r.rc) : nlohmann::json(nullptr)}, {"seconds", r.seconds},
                      {"total_seconds", r.total_seconds}, {"routed_src", r.rc ? nlohmann::json(r.routed_src) : nlohmann::json(nullptr)},
-                     {"routed_loc", r.rc ? nlohmann::json(r.routed_loc) : nlohmann::json(nullptr)}, {"iterations", r.iterations}, {"final_loss", r.final_loss}});
+                     {"routed_loc", r.rc ? nlohmann::json(r.routed_loc) : nlohmann::json(nullptr)}, {"iterations", r.iterations}, {"final_loss", r.final_loss},
+                     {"routing_matrix", r.routing_per_stream.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.routing_per_stream)}});
     }
     const nlohmann::json j = {
         {"config",

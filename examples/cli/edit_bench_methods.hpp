@@ -43,12 +43,15 @@ struct run_result {
   std::vector<double> final_loss;
   std::function<void(const std::string&)> save;  // LEMoE variants: saves the final adaptor (checkpoint)
   long long experts = 0;                          // ... which has this many experts
+  std::vector<std::vector<double>> routing;       // adaptor methods: the routing matrix C (step x expert, last column: none)
+  std::vector<std::vector<std::vector<double>>> routing_per_stream;  // summed runs: C of every stream
 };
 
 inline run_result result_of(const edit::adaptor_run& e) {
   run_result r;
   r.rel = e.scores.rel, r.gen = e.scores.gen, r.loc = e.scores.loc, r.avg = e.scores.avg;
   r.rc = e.routing_consistency;
+  r.routing = e.routing;
   r.routed_src = e.routed_src;
   r.routed_loc = e.routed_loc;
   r.total_seconds = e.seconds;

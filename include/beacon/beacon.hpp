@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 // beacon umbrella header: every host-safe module (core, the backend contract, the CPU backend, moe,
-// plan, semantic, diffusion, io). CUDA users include <beacon/beacon.cuh> in their .cu files
+// plan, semantic, diffusion, io, edit). CUDA users include <beacon/beacon.cuh> in their .cu files
 // instead: the same plus the CUDA backend and the CUDA fused paths.
 
 #include "core/activation.hpp"
@@ -23,6 +23,7 @@
 #include "backend/transfer.hpp"
 
 #include "diffusion.hpp"
+#include "edit.hpp"
 #include "io.hpp"
 #include "moe.hpp"
 #include "plan.hpp"
