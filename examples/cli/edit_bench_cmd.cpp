@@ -243,7 +243,7 @@ void run(const args& a) {
     const nlohmann::json j = {
         {"config",
          {{"data", embedded ? "embedded" : a.data}, {"records_skipped", skipped}, {"edits", T}, {"steps", a.steps}, {"batch", batch}, {"chunk", a.chunk > 0 ? nlohmann::json(N) : nlohmann::json(nullptr)}, {"streams", streams.size()},
-          {"methods", methods}, {"orders", a.orders}, {"seed", a.seed}, {"d", a.d}, {"ffn_hidden", a.ffn_hidden}, {"expert_hidden", a.expert_hidden},
+          {"methods", methods}, {"orders", a.orders}, {"seed", a.seed}, {"threads", compute_threads}, {"d", a.d}, {"ffn_hidden", a.ffn_hidden}, {"expert_hidden", a.expert_hidden},
           {"vocabulary", V}, {"answers", A}, {"lr", a.lr}, {"ft_lr", a.ft_lr}, {"loss_threshold", a.loss_threshold}, {"max_iters", a.max_iters},
           {"null_threshold", a.null_threshold}, {"anchor_threshold", a.anchor_threshold}, {"loss", a.loss}, {"filter", filter_json},
           {"pretrain_epochs", pre.epochs}, {"pretrain_seconds", pre.seconds}}},

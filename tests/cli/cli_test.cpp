@@ -3,6 +3,9 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include <beacon/backend/cpu.hpp>
 #include <beacon/beacon.hpp>
 #include <beacon/io/adaptor_checkpoint.hpp>
@@ -190,6 +193,27 @@ TEST_CASE("edit-bench: metrics in [0, 1], deterministic for a seed, SVG and chec
     x.erase("seconds"), x.erase("total_seconds"), y.erase("seconds"), y.erase("total_seconds");
     CHECK(x == y);
   }
+  // The routing matrix of each adaptor result: one per stream, steps x (experts + 1), rows summing to
+  // 1, its size-weighted diagonal equal to the routing consistency.
+  for (const auto& res : a["results"]) {
+    CAPTURE(res["method"]);
+    if (res["method"] == "ft") {
+      CHECK(res["routing_matrix"].is_null());
+      continue;
+    }
+    REQUIRE(res["routing_matrix"].size() == 1);
+    const auto& c = res["routing_matrix"][0];
+    REQUIRE(c.size() == 2);
+    double diagonal = 0;
+    for (std::size_t i = 0; i < 2; ++i) {
+      REQUIRE(c[i].size() == 3);
+      double row = 0;
+      for (const auto& v : c[i]) row += v.get<double>();
+      CHECK(row == doctest::Approx(1.0));
+      diagonal += c[i][i].get<double>() * 25;  // 50 edits in 2 steps of 25
+    }
+    CHECK(diagonal / 50 == doctest::Approx(res["routing_consistency"].get<double>()));
+  }
   std::ifstream s(svg);
   const std::string text((std::istreambuf_iterator<char>(s)), std::istreambuf_iterator<char>());
   CHECK(text.find("<svg") != std::string::npos);
@@ -297,6 +321,33 @@ TEST_CASE("edit-bench --loss semantic: the semantic re-weighted loss trains, the
   r = run("edit-bench --quiet --edits 20 --steps 2 --methods ft --loss semantic --filter-fraction 1");
   CHECK(r.code == 2);
   CHECK(r.out.find("--filter-fraction") != std::string::npos);
+}
+
+TEST_CASE("edit-bench --threads: 1 and 2 threads give the same metrics, losses within 1e-4 (GEMM sums in float)") {
+  const std::string args = "edit-bench --quiet --edits 50 --steps 2 --methods ft,moe,lemoe,lemoe+instance-anchors --max-iters 40 --seed 3";
+  nlohmann::json out[2];
+  for (int t = 1; t <= 2; ++t) {
+    const std::string path = scratch("eb_threads" + std::to_string(t) + ".json");
+    const auto r = run(args + " --threads " + std::to_string(t) + " --json " + path);
+    REQUIRE(r.code == 0);
+    std::ifstream in(path);
+    out[t - 1] = nlohmann::json::parse(in);
+    CHECK(out[t - 1]["config"]["threads"] == t);
+  }
+  CHECK(out[0]["base_accuracy"] == out[1]["base_accuracy"]);
+  REQUIRE(out[0]["results"].size() == out[1]["results"].size());
+  for (std::size_t i = 0; i < out[0]["results"].size(); ++i) {
+    auto x = out[0]["results"][i], y = out[1]["results"][i];
+    CAPTURE(x["method"]);
+    // Eigen's GEMM blocks by thread count, so float sums round differently; the metrics, routes and
+    // iteration counts do not move, the final losses by at most 1e-4 relative.
+    for (const char* k : {"rel", "gen", "loc", "avg", "routing_consistency", "routing_matrix", "iterations"}) CHECK(x[k] == y[k]);
+    const auto& lx = x["final_loss"];
+    const auto& ly = y["final_loss"];
+    REQUIRE(lx.size() == ly.size());
+    for (std::size_t k = 0; k < lx.size(); ++k)
+      CHECK(std::abs(lx[k].get<double>() - ly[k].get<double>()) <= 1e-4 * std::max(1e-6, std::abs(lx[k].get<double>())));
+  }
 }
 
 TEST_CASE("--version: the command, the headers and the CMake package agree on the version") {

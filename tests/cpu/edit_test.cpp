@@ -177,7 +177,7 @@ TEST_CASE("edit::edit_with_adaptor: per-instance anchors learn every edit, route
   CHECK(r.routed_src == 1.0);
 }
 
-TEST_CASE("edit::edit_with_adaptor: the iteration cap ends a step that misses the threshold; filtered edits are scored but not trained") {
+TEST_CASE("edit::edit_with_adaptor: the iteration cap ends a step that misses the threshold, filtered edits are scored but not trained") {
   toy t;
   const auto batches = edit::order_stream(beacon::cpu{1}, edit::split_streams(t.edits, 0)[0], 2, edit::order_spec{false, 5}, t.set.src.e,
                                           t.set.src.x);
