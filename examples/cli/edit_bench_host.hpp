@@ -32,9 +32,6 @@ using mat = row_matrix<float>;
 using ffn_t = moe::mlp_expert<activation::relu>;
 using hparam = moe::parameter<float, cpu>;
 using ffn_state = moe::expert_parameters<float, cpu>;  // w1, b1, w2, b2
-using kv_adaptor = moe::adaptor<float, moe::kv_anchor_router<moe::top_k<1>>, ffn_t, cpu>;
-using gate_adaptor = moe::adaptor<float, moe::softmax_topk_router<moe::top_k<1>>, ffn_t, cpu>;
-using instance_adaptor = moe::adaptor<float, moe::instance_anchor_router<moe::top_k<1>>, ffn_t, cpu>;
 
 /// The backend every step of the benchmark runs on: all hardware threads unless --threads says
 /// otherwise (results are bit-identical run to run for a fixed thread count).

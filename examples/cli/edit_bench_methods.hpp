@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// `beacon edit-bench`, part 2: the editing methods, each defined once in the registry `methods()`
-// (name, whether it edits in the clustering-planned order, how it runs). The LEMoE variants are thin
-// configurations of beacon::edit::edit_with_adaptor (the library's editing loop); fine-tuning edits the
-// host's own FFN. Adding a method is one entry.
+// `beacon edit-bench`, part 2: the editing methods, listed once in `methods()`: fine-tuning (it edits
+// the host's own FFN, so it lives here) and the library's adaptor methods (beacon/edit/methods/, one
+// header each, run by beacon::edit::edit_with_adaptor).
 
 #include <beacon/edit.hpp>
+#include <beacon/edit/methods.hpp>
 
 #include "edit_bench_host.hpp"
 
@@ -59,24 +59,6 @@ inline run_result result_of(const edit::adaptor_run& e) {
   return r;
 }
 
-/// Runs the library's editing loop with adaptor `ad` (moved into the result, for --save when `keep`).
-template <class A>
-run_result run_adaptor(A ad, const bench& B, const edit::edit_set<float>& set, const edit::batch_list& batches, edit::adaptor_run_options o,
-                       progress& bar, const std::string& label, bool keep) {
-  o.lr = B.a->lr;
-  o.loss_threshold = B.a->loss_threshold;
-  o.max_iters = B.a->max_iters;
-  o.seed = B.a->seed;
-  o.progress = [&](size_type step, size_type steps, long long it, double loss) { bar.show(label, step, steps, it, loss); };
-  run_result r = result_of(edit::edit_with_adaptor(ad, B.host, set, batches, B.trained, o));
-  if (keep) {
-    auto kept = std::make_shared<A>(std::move(ad));
-    r.save = [kept](const std::string& path) { io::save_adaptor(*kept, path); };
-    r.experts = kept->experts();
-  }
-  return r;
-}
-
 /// Fine-tuning: a trainable copy of the host FFN (fresh AdamW moments per step), trained on each batch.
 inline run_result run_ft(const bench& B, const edit::batch_list& batches, progress& bar, const std::string& label) {
   run_result r;
@@ -126,88 +108,37 @@ struct method_spec {
   std::function<run_result(const bench&, const edit::batch_list&, progress&, const std::string&)> run;
 };
 
-inline kv_adaptor::config kv_config(const args& a, const host_model& h, const moe::kv_router_options& o) {
-  kv_adaptor::config c;
-  c.d_model = h.d;
-  c.expert_hidden = a.expert_hidden;
-  c.router = o;
-  c.seed = a.seed;
-  return c;
+/// Runs library method `m` on the bench's host with the command's settings.
+inline run_result run_library_method(const edit::adaptor_method<bow_host, cpu>& m, const bench& B, const edit::batch_list& batches, progress& bar,
+                                     const std::string& label) {
+  edit::method_settings s;
+  s.d_model = B.host.h->d;
+  s.expert_hidden = B.a->expert_hidden;
+  s.seed = B.a->seed;
+  s.lr = B.a->lr;
+  s.loss_threshold = B.a->loss_threshold;
+  s.max_iters = B.a->max_iters;
+  s.null_threshold = B.a->null_threshold;
+  s.anchor_threshold = B.a->anchor_threshold;
+  s.progress = [&](size_type step, size_type steps, long long it, double loss) { bar.show(label, step, steps, it, loss); };
+  const edit::method_result r = m.run(compute(), B.host, m.centred_routing ? B.centred : B.raw, batches, B.trained, s);
+  run_result out = result_of(r.run);
+  out.save = r.save;
+  out.experts = r.save ? r.experts : 0;
+  return out;
 }
 
-/// spec §12's robust key router: per-expert projections frozen with their expert, cosine scores,
-/// renormalised top-1, null route below --null-threshold; keyed on centred embeddings.
-inline moe::kv_router_options robust_kv(const args& a) {
-  moe::kv_router_options o;
-  o.projection = moe::projection_mode::per_expert_frozen;
-  o.score = moe::score_function::cosine;
-  o.gate = moe::gate_norm::renormalize_top_k;
-  o.null_route = true;
-  o.null_threshold = a.null_threshold;
-  return o;
+/// Every method of the benchmark, in the order of the table: fine-tuning, then the library's adaptor
+/// methods (beacon/edit/methods.hpp) on the bag-of-words host.
+inline std::vector<method_spec> make_methods() {
+  std::vector<method_spec> v = {{"ft", false, run_ft}};
+  for (const auto& m : edit::adaptor_methods<bow_host, cpu>())
+    v.push_back({m.name, m.planned, std::bind_front(run_library_method, m)});
+  return v;
 }
 
-inline run_result run_gate(const bench& B, const edit::batch_list& batches, progress& bar, const std::string& label, bool lifelong) {
-  gate_adaptor::config c;
-  c.d_model = B.host.h->d;
-  c.expert_hidden = B.a->expert_hidden;
-  c.router.gate = moe::gate_norm::softmax_all_experts;  // a learned gate (renormalised top-1 would have no gradient)
-  c.seed = B.a->seed;
-  c.freeze_earlier_experts = lifelong;
-  edit::adaptor_run_options o;
-  o.insert_each_step = lifelong;
-  return run_adaptor(gate_adaptor(compute(), c), B, B.raw, batches, o, bar, label, false);
-}
-
-inline run_result run_kv(const bench& B, const edit::batch_list& batches, progress& bar, const std::string& label, bool anchors) {
-  edit::adaptor_run_options o;
-  o.forced = anchors;
-  // Paper-faithful LEMoE routes on the raw pooled embedding; the anchors variant on the centred one (cosine).
-  return run_adaptor(kv_adaptor(compute(), kv_config(*B.a, *B.host.h, anchors ? robust_kv(*B.a) : moe::kv_router_options{})), B,
-                     anchors ? B.centred : B.raw, batches, o, bar, label, true);
-}
-
-inline run_result run_replay(const bench& B, const edit::batch_list& batches, progress& bar, const std::string& label) {
-  // spec §12: one key per expert, shared projection, plus a router cross-entropy over every batch's
-  // instances so far (labels = their expert); renormalised top-1 gate; the new expert trains on its
-  // own batch (forced), the router learns only from the replay.
-  moe::kv_router_options k;
-  k.gate = moe::gate_norm::renormalize_top_k;
-  k.train_route = moe::training_route::forced_to_new;
-  edit::adaptor_run_options o;
-  o.forced = true;
-  o.replay = true;
-  return run_adaptor(kv_adaptor(compute(), kv_config(*B.a, *B.host.h, k)), B, B.raw, batches, o, bar, label, true);
-}
-
-inline run_result run_instance(const bench& B, const edit::batch_list& batches, progress& bar, const std::string& label) {
-  // spec §12's robust router: every edited instance is an anchor of its expert, nearest anchor by
-  // centred cosine, null route below the threshold; the new expert trains forced.
-  instance_adaptor::config c;
-  c.d_model = B.host.h->d;
-  c.expert_hidden = B.a->expert_hidden;
-  c.router.threshold = B.a->anchor_threshold;
-  c.seed = B.a->seed;
-  edit::adaptor_run_options o;
-  o.forced = true;
-  return run_adaptor(instance_adaptor(compute(), c), B, B.raw, batches, o, bar, label, true);
-}
-
-/// Every method of the benchmark, in the order of the table.
 inline const std::vector<method_spec>& methods() {
-  using namespace std::placeholders;
-  static const std::vector<method_spec> all = {
-      {"ft", false, run_ft},
-      {"moe", false, std::bind(run_gate, _1, _2, _3, _4, false)},
-      {"lemoe-gate", false, std::bind(run_gate, _1, _2, _3, _4, true)},
-      {"lemoe", false, std::bind(run_kv, _1, _2, _3, _4, false)},
-      {"lemoe+plan", true, std::bind(run_kv, _1, _2, _3, _4, false)},
-      {"lemoe+replay", false, run_replay},
-      {"lemoe+anchors", false, std::bind(run_kv, _1, _2, _3, _4, true)},
-      {"lemoe+anchors+plan", true, std::bind(run_kv, _1, _2, _3, _4, true)},
-      {"lemoe+instance-anchors", false, run_instance},
-      {"lemoe+instance-anchors+plan", true, run_instance},
-  };
+  static const std::vector<method_spec> all = make_methods();
   return all;
 }
 

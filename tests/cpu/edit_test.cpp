@@ -8,6 +8,7 @@
 
 #include <beacon/backend/cpu.hpp>
 #include <beacon/edit.hpp>
+#include <beacon/edit/methods.hpp>
 #include <beacon/moe.hpp>
 
 #include <cmath>
@@ -216,4 +217,34 @@ TEST_CASE("edit::edit_with_adaptor: the iteration cap ends a step that misses th
   broken.loc_answer.pop_back();
   CHECK_THROWS_WITH_AS(edit::edit_with_adaptor(fresh, t.host, broken, batches, {}, edit::adaptor_run_options{}), doctest::Contains("loc_answer"),
                        beacon::shape_error);
+}
+
+TEST_CASE("edit::adaptor_methods: one registry entry per method, each runs on a host and the LEMoE ones save their adaptor") {
+  const auto methods = edit::adaptor_methods<linear_host, beacon::cpu>();
+  std::vector<std::string> names;
+  for (const auto& m : methods) names.push_back(m.name);
+  CHECK(names == std::vector<std::string>{"moe", "lemoe-gate", "lemoe", "lemoe+plan", "lemoe+replay", "lemoe+anchors", "lemoe+anchors+plan",
+                                          "lemoe+instance-anchors", "lemoe+instance-anchors+plan"});
+  toy t;
+  const auto batches = edit::order_stream(beacon::cpu{1}, edit::split_streams(t.edits, 0)[0], 2, edit::order_spec{false, 5}, t.set.src.e,
+                                          t.set.src.x);
+  edit::method_settings s;
+  s.d_model = t.d;
+  s.expert_hidden = 16;
+  s.max_iters = 3;
+  for (const auto& m : methods) {
+    CAPTURE(m.name);
+    const auto r = m.run(beacon::cpu{1}, t.host, t.set, batches, {}, s);
+    CHECK(r.run.steps.size() == 2);
+    CHECK(r.experts == 2);
+    CHECK(static_cast<bool>(r.save) == (m.name.rfind("lemoe", 0) == 0 && m.name != "lemoe-gate"));
+  }
+  s.max_iters = 400;
+  s.anchor_threshold = 0.9;
+  const auto& instance = methods[7];
+  const auto r = instance.run(beacon::cpu{1}, t.host, t.set, batches, {}, s);
+  CHECK(r.run.scores.rel == 1.0);
+  const auto path = (std::filesystem::temp_directory_path() / "beacon_edit_method.safetensors").string();
+  r.save(path);
+  CHECK(std::filesystem::file_size(path) > 0);
 }

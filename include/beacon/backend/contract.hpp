@@ -49,10 +49,6 @@ struct index_functor {
 struct element_functor {
   BEACON_HD void operator()(size_type, size_type) const noexcept {}
 };
-/// Poison pill: lets `make_buffer<T>(be, n)` parse as a template call found by ADL in the
-/// backend's namespace; never chosen (a backend's overload takes the backend first).
-template <class T>
-void make_buffer() = delete;
 }  // namespace contract
 
 /// Owning arrays in the backend's space, copies within it and across the host boundary (stream

@@ -19,6 +19,14 @@ concept backend = requires(const B& b) {
   { b.synchronize() };  // blocks until queued work is done (a no-op on the CPU)
 };
 
+/// Never chosen (it takes no arguments; every backend's make_buffer<T>(be, n) takes the backend
+/// first): it makes `make_buffer<T>(be, n)` in generic code a template call whatever the include
+/// order, so argument-dependent lookup finds the backend's overload. Without it, a header that
+/// instantiates the call before any backend's make_buffer is declared relies on C++20's ADL for
+/// template-ids alone, which made g++ 12 crash (an internal compiler error) in one unit.
+template <class T>
+void make_buffer() = delete;
+
 /// Views a backend may read or write.
 template <class B, class... Views>
 concept accepts_views = backend<B> && views_in<typename B::memory_space, Views...>;
