@@ -47,6 +47,16 @@ struct adaptor_method {
   std::function<method_result(const B&, const H&, const edit_set<float>&, const batch_list&, const std::vector<char>&, const method_settings&)> run;
 };
 
+/// The adaptor config every method starts from: the settings' model width, expert width and seed.
+template <class A>
+typename A::config base_config(const method_settings& s) {
+  typename A::config c;
+  c.d_model = s.d_model;
+  c.expert_hidden = s.expert_hidden;
+  c.seed = s.seed;
+  return c;
+}
+
 /// Runs the editing loop with `ad` and keeps the final adaptor for saving when `keep`.
 template <class A, host_model H>
 method_result run_method(A ad, const H& host, const edit_set<float>& set, const batch_list& batches, const std::vector<char>& trained,

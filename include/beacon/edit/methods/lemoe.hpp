@@ -16,10 +16,7 @@ adaptor_method<H, B> lemoe(bool planned) {
   return {planned ? "lemoe+plan" : "lemoe", planned, false,
           [](const B& be, const H& host, const edit_set<float>& set, const batch_list& batches, const std::vector<char>& trained, const method_settings& s) {
             using adaptor = moe::adaptor<float, moe::kv_anchor_router<moe::top_k<1>>, moe::mlp_expert<activation::relu>, B>;
-            typename adaptor::config c;
-            c.d_model = s.d_model;
-            c.expert_hidden = s.expert_hidden;
-            c.seed = s.seed;
+            auto c = base_config<adaptor>(s);
             return run_method(adaptor(be, c), host, set, batches, trained, s, adaptor_run_options{}, true);
           }};
 }

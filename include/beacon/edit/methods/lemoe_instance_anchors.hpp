@@ -16,10 +16,7 @@ adaptor_method<H, B> lemoe_instance_anchors(bool planned) {
   return {planned ? "lemoe+instance-anchors+plan" : "lemoe+instance-anchors", planned, false,
           [](const B& be, const H& host, const edit_set<float>& set, const batch_list& batches, const std::vector<char>& trained, const method_settings& s) {
             using adaptor = moe::adaptor<float, moe::instance_anchor_router<moe::top_k<1>>, moe::mlp_expert<activation::relu>, B>;
-            typename adaptor::config c;
-            c.d_model = s.d_model;
-            c.expert_hidden = s.expert_hidden;
-            c.seed = s.seed;
+            auto c = base_config<adaptor>(s);
             c.router.threshold = s.anchor_threshold;
             adaptor_run_options o;
             o.forced = true;

@@ -16,10 +16,7 @@ adaptor_method<H, B> lemoe_replay() {
   return {"lemoe+replay", false, false,
           [](const B& be, const H& host, const edit_set<float>& set, const batch_list& batches, const std::vector<char>& trained, const method_settings& s) {
             using adaptor = moe::adaptor<float, moe::kv_anchor_router<moe::top_k<1>>, moe::mlp_expert<activation::relu>, B>;
-            typename adaptor::config c;
-            c.d_model = s.d_model;
-            c.expert_hidden = s.expert_hidden;
-            c.seed = s.seed;
+            auto c = base_config<adaptor>(s);
             c.router.gate = moe::gate_norm::renormalize_top_k;
             c.router.train_route = moe::training_route::forced_to_new;
             adaptor_run_options o;

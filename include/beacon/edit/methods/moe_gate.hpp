@@ -16,11 +16,8 @@ adaptor_method<H, B> moe_gate(bool lifelong) {
   return {lifelong ? "lemoe-gate" : "moe", false, false,
           [lifelong](const B& be, const H& host, const edit_set<float>& set, const batch_list& batches, const std::vector<char>& trained, const method_settings& s) {
             using adaptor = moe::adaptor<float, moe::softmax_topk_router<moe::top_k<1>>, moe::mlp_expert<activation::relu>, B>;
-            typename adaptor::config c;
-            c.d_model = s.d_model;
-            c.expert_hidden = s.expert_hidden;
+            auto c = base_config<adaptor>(s);
             c.router.gate = moe::gate_norm::softmax_all_experts;  // a learned gate (renormalised top-1 would have no gradient)
-            c.seed = s.seed;
             c.freeze_earlier_experts = lifelong;
             adaptor_run_options o;
             o.insert_each_step = lifelong;
