@@ -81,12 +81,13 @@ struct lloyd_state {
 
   lloyd_state(const B& be, size_type n, size_type d, size_type k, size_type chunk_rows)
       : centroids(make_buffer<T>(be, k * d)), norms(make_buffer<T>(be, k)), sums(make_buffer<T>(be, k * d)),
-        chunk(make_buffer<T>(be, chunk_rows * d)), diff(make_buffer<T>(be, chunk_rows * d)), row_values(make_buffer<T>(be, chunk_rows)),
+        chunk(make_buffer<T>(be, chunk_rows * d)), diff(make_buffer<T>(be, chunk_rows * d)), row_values(make_buffer<T>(be, n)),
         labels(make_buffer<index_type>(be, n)), offsets(make_buffer<index_type>(be, k + 1)),
         permutation(make_buffer<index_type>(be, n)), local_offsets(make_buffer<index_type>(be, k + 1)) {}
 };
 
-/// Squared distance of every point to centroid labels[i] (host doubles), chunked.
+/// Squared distance of every point to centroid labels[i] (host doubles), chunked on the backend,
+/// brought to the host once.
 template <backend B, class X, class T>
 std::vector<double> point_distances(const B& be, matrix_view<X, typename B::memory_space> x, lloyd_state<B, T>& st, size_type k,
                                     size_type chunk_rows, bool spherical) {
@@ -102,11 +103,12 @@ std::vector<double> point_distances(const B& be, matrix_view<X, typename B::memo
     if (spherical) normalize_rows(be, x.row_block(first, m), points);
     else axpby(be, T(1), x.row_block(first, m), T(0), x.row_block(first, m), points);
     axpby(be, T(1), matrix_view<const T, space>(points), T(-1), matrix_view<const T, space>(gathered), gathered);
-    auto values = vector_view<T, space>(st.row_values.view().data(), m);
+    auto values = vector_view<T, space>(st.row_values.view().data() + first, m);
     row_dot(be, matrix_view<const T, space>(gathered), matrix_view<const T, space>(gathered), values);
-    const auto host = download(be, vector_view<const T, space>(values));
-    for (size_type i = 0; i < m; ++i) out[static_cast<std::size_t>(first + i)] = static_cast<double>(host[static_cast<std::size_t>(i)]);
   }
+  // One host round trip after every chunk is queued (none inside the chunk loop).
+  const auto host = download(be, vector_view<const T, space>(st.row_values.view().data(), n));
+  for (size_type i = 0; i < n; ++i) out[static_cast<std::size_t>(i)] = static_cast<double>(host[static_cast<std::size_t>(i)]);
   return out;
 }
 
