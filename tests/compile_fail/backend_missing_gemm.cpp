@@ -14,6 +14,15 @@ template <class... Args>
 void gemm(const no_gemm_backend&, Args&&...) = delete;
 }  // namespace user
 
+// The concepts themselves, checked in both builds: only the gemm group is missing, and the complete
+// reference backend models every group.
+static_assert(!beacon::gemm_primitives<user::no_gemm_backend, float>, "the deleted gemm must hide the reference backend's");
+static_assert(beacon::memory_primitives<user::no_gemm_backend, float> && beacon::reduction_primitives<user::no_gemm_backend, float> &&
+                  beacon::layer_primitives<user::no_gemm_backend, float>,
+              "every other group is inherited from the reference backend");
+static_assert(!beacon::complete_backend<user::no_gemm_backend, float>);
+static_assert(beacon::complete_backend<beacon::testing::reference, float>);
+
 #ifdef BEACON_COMPILE_FAIL_CONTROL
 using backend_under_test = beacon::testing::reference;
 #else

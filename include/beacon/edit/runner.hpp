@@ -148,8 +148,9 @@ adaptor_run edit_with_adaptor(Adaptor& ad, const H& host, const edit_set<typenam
   for (const auto& b : batches) step_rows.push_back(s.src.select(b).e);
   std::vector<matrix_view<const T, host_space>> views;
   for (const auto& m : step_rows) views.push_back(as_view(m));
-  r.routing = ad.routing_matrix(views);
-  r.routing_consistency = ad.routing_consistency(views);
+  const auto counts = ad.routing_counts(views);  // route every batch once for both diagnostics
+  r.routing = Adaptor::routing_matrix_of(counts);
+  r.routing_consistency = Adaptor::routing_consistency_of(counts);
   auto routed = [&](const mat& e) {
     const auto top = ad.route_top1(as_view(e));
     return static_cast<double>(std::count_if(top.begin(), top.end(), [](index_type t) { return t >= 0; })) / static_cast<double>(top.size());

@@ -231,28 +231,34 @@ class adaptor {
     return counts;
   }
 
-  /// The routing matrix of the LEMoE paper's Figure 2: C(i, j) = share of step i's edits (rows of
-  /// batches[i]) whose top-1 expert is j, the last column the share routed to no expert; rows of
+  /// The routing matrix of the LEMoE paper's Figure 2 from routing counts: C(i, j) = share of step
+  /// i's edits whose top-1 expert is j, the last column the share routed to no expert; rows of
   /// empty batches are zero. Its diagonal is the per-step routing consistency.
-  [[nodiscard]] std::vector<std::vector<double>> routing_matrix(const std::vector<matrix_view<const T, space>>& batches) const {
-    const auto counts = routing_counts(batches);
+  [[nodiscard]] static std::vector<std::vector<double>> routing_matrix_of(const std::vector<std::vector<size_type>>& counts) {
     std::vector<std::vector<double>> c(counts.size());
-    for (std::size_t i = 0; i < counts.size(); ++i)
-      for (const size_type k : counts[i])
-        c[i].push_back(batches[i].rows() > 0 ? static_cast<double>(k) / static_cast<double>(batches[i].rows()) : 0.0);
+    for (std::size_t i = 0; i < counts.size(); ++i) {
+      size_type rows = 0;  // every row is counted once (the last column holds the null route)
+      for (const size_type k : counts[i]) rows += k;
+      for (const size_type k : counts[i]) c[i].push_back(rows > 0 ? static_cast<double>(k) / static_cast<double>(rows) : 0.0);
+    }
     return c;
   }
+  [[nodiscard]] std::vector<std::vector<double>> routing_matrix(const std::vector<matrix_view<const T, space>>& batches) const {
+    return routing_matrix_of(routing_counts(batches));
+  }
 
-  /// Routing consistency (spec §4.4): the share of all edits whose top-1 expert is their own step's
-  /// (batch i's rows routed to expert i), from routing_counts.
-  [[nodiscard]] double routing_consistency(const std::vector<matrix_view<const T, space>>& batches) const {
-    const auto counts = routing_counts(batches);
+  /// Routing consistency (spec §4.4) from routing counts: the share of all edits whose top-1 expert
+  /// is their own step's (batch i's rows routed to expert i).
+  [[nodiscard]] static double routing_consistency_of(const std::vector<std::vector<size_type>>& counts) {
     size_type hits = 0, total = 0;
     for (std::size_t i = 0; i < counts.size(); ++i) {
       if (i + 1 < counts[i].size()) hits += counts[i][i];
-      total += batches[i].rows();
+      for (const size_type k : counts[i]) total += k;
     }
     return total > 0 ? static_cast<double>(hits) / static_cast<double>(total) : 0.0;
+  }
+  [[nodiscard]] double routing_consistency(const std::vector<matrix_view<const T, space>>& batches) const {
+    return routing_consistency_of(routing_counts(batches));
   }
 
   /// (token, choice) pairs routed to each expert in a forward pass (load statistics).
