@@ -15,7 +15,10 @@ namespace beacon::cli::edit_bench {
 using record = beacon::edit::edit_record;
 
 /// The embedded default: a seeded ZsRE-shaped synthetic knowledge base (entities in topic clusters,
-/// relation templates with paraphrases, unrelated locality questions). Deterministic in `seed`.
+/// relation templates with paraphrases, unrelated locality questions). Deterministic in `seed`; a
+/// prefix of a longer draw (records [0, n) do not depend on count >= n). `count` above
+/// synthetic_capacity() is a value_error.
 std::vector<record> synthetic_records(std::size_t count, std::uint64_t seed);
+std::size_t synthetic_capacity();
 
 }  // namespace beacon::cli::edit_bench

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <set>
 
+#include <beacon/core/error.hpp>
 #include <beacon/core/philox.hpp>
 
 #include "cli_common.hpp"
@@ -39,6 +40,8 @@ std::string fill(const char* t, const std::string& entity) {
 
 }  // namespace
 
+std::size_t synthetic_capacity() { return 200000; }
+
 std::vector<record> synthetic_records(std::size_t count, std::uint64_t seed) {
   const philox_stream rng{seed ^ 0x5eed5eedULL, 0};
   std::uint64_t pos = 0;
@@ -68,14 +71,22 @@ std::vector<record> synthetic_records(std::size_t count, std::uint64_t seed) {
   const char* loc_templates[] = {"nq question: who sang the song {}", "nq question: when was the treaty of {} signed",
                                  "nq question: what is the capital of {}", "nq question: who wrote the novel {}",
                                  "nq question: where is the {} stadium", "nq question: how many episodes are in season {}"};
+  if (count > synthetic_capacity())
+    throw value_error(concat("edit_bench::synthetic_records: argument 'count' expected at most ", synthetic_capacity(), ", got ", count));
   std::vector<record> out;
   std::set<std::string> entities;
+  std::vector<std::size_t> per_topic(topics.size(), 0);
   std::size_t next = 0;
   while (out.size() < count) {
     const std::size_t t = next++ % topics.size();
     const auto& tp = topics[t];
+    // Names of a prefixed topic have 2 syllables (900 possible) while fewer than 600 are taken, then 3
+    // (27000), then 4: drawing a fresh name stays cheap and never runs out (persons: two 2-syllable
+    // words, 810000 names).
+    const std::size_t taken = per_topic[t]++;
+    const int syl = !tp.kind[0] || taken < 600 ? 2 : taken < 18000 ? 3 : 4;
     std::string name;
-    do name = std::string(tp.kind) + word(rng, pos, 2) + (tp.kind[0] ? "" : " " + word(rng, pos, 2));
+    do name = std::string(tp.kind) + word(rng, pos, syl) + (tp.kind[0] ? "" : " " + word(rng, pos, 2));
     while (!entities.insert(name).second);
     // Each entity gets one or both relations of its topic (ZsRE has ~1.8 records per subject).
     const int rels = rng.uniform(pos++) < 0.6f ? 2 : 1;

@@ -219,8 +219,8 @@ TEST_CASE("edit::edit_with_adaptor: the iteration cap ends a step that misses th
                        beacon::shape_error);
 }
 
-TEST_CASE("edit::adaptor_methods: one registry entry per method, each runs on a host and the LEMoE ones save their adaptor") {
-  const auto methods = edit::adaptor_methods<linear_host, beacon::cpu>();
+TEST_CASE("edit::editing_methods: one registry entry per method, each runs on a host and the LEMoE ones save their adaptor") {
+  const auto methods = edit::editing_methods<linear_host, beacon::cpu>();
   std::vector<std::string> names;
   for (const auto& m : methods) names.push_back(m.name);
   CHECK(names == std::vector<std::string>{"moe", "lemoe-gate", "lemoe", "lemoe+plan", "lemoe+replay", "lemoe+anchors", "lemoe+anchors+plan",
@@ -247,4 +247,75 @@ TEST_CASE("edit::adaptor_methods: one registry entry per method, each runs on a 
   const auto path = (std::filesystem::temp_directory_path() / "beacon_edit_method.safetensors").string();
   r.save(path);
   CHECK(std::filesystem::file_size(path) > 0);
+}
+
+namespace {
+
+/// linear_host with its FFN block exposed (edit::block_host): h0 = x + FFN0(x), so ft can tune it.
+struct block_linear_host : linear_host {
+  using block_expert = moe::mlp_expert<beacon::activation::relu>;
+  moe::expert_parameters<float, beacon::cpu> ffn;
+  [[nodiscard]] const moe::expert_parameters<float, beacon::cpu>& block() const { return ffn; }
+  [[nodiscard]] moe::expert_shape block_shape() const { return {ffn[0].cols(), ffn[0].rows()}; }
+  [[nodiscard]] mat ffn0(const mat& x) const {  // independent of the library's kernels: relu(x W1^T + b1) W2^T + b2
+    const auto w1 = beacon::as_eigen(ffn[0].value()), b1 = beacon::as_eigen(ffn[1].value()), w2 = beacon::as_eigen(ffn[2].value()),
+               b2 = beacon::as_eigen(ffn[3].value());
+    const mat z = ((x * w1.transpose()).rowwise() + b1.row(0)).cwiseMax(0.0f);
+    return (z * w2.transpose()).rowwise() + b2.row(0);
+  }
+};
+static_assert(edit::block_host<block_linear_host, beacon::cpu>);
+static_assert(!edit::block_host<linear_host, beacon::cpu>);
+
+}  // namespace
+
+TEST_CASE("edit::fine_tune_block (ft): h = h0 - FFN0(x) + FFN(x), trains each step to the threshold, registry lists ft first for block hosts") {
+  toy t;
+  block_linear_host host;
+  host.w = t.host.w;
+  const beacon::cpu be{1};
+  host.ffn = block_linear_host::block_expert::make<float, beacon::cpu>(be, {t.d, 16}, "ffn0.");
+  for (std::size_t i = 0; i < host.ffn.size(); ++i) moe::init_normal(be, host.ffn[i], 9, i, 0.3);
+  for (auto& p : host.ffn) p.freeze();
+  edit::edit_set<float> set = t.set;
+  for (auto* q : {&set.src, &set.rephrase, &set.loc}) q->h0 = q->x + host.ffn0(q->x);
+  set.loc_answer = host.predict(set.loc.h0);
+  const auto batches = edit::order_stream(be, edit::split_streams(t.edits, 0)[0], 3, edit::order_spec{false, 2}, set.src.e, set.src.x);
+
+  // No update: the tuned block equals the frozen one, so every answer is the unedited host's.
+  edit::adaptor_run_options o;
+  o.max_iters = 0;
+  auto r = edit::fine_tune_block(be, host, set, batches, {}, o);
+  CHECK(r.scores.loc == 1.0);
+  const auto before = host.predict(set.src.h0);
+  double rel0 = 0;
+  for (size_type i = 0; i < t.edits; ++i) rel0 += before[static_cast<std::size_t>(i)] == set.target[static_cast<std::size_t>(i)];
+  CHECK(r.scores.rel == doctest::Approx(rel0 / static_cast<double>(t.edits)));
+  CHECK(r.routing.empty());
+  CHECK(std::isnan(r.routing_consistency));
+
+  o.max_iters = 2000;
+  o.lr = 1e-2;
+  o.loss_threshold = 0.05;
+  r = edit::fine_tune_block(be, host, set, batches, {}, o);
+  REQUIRE(r.steps.size() == 3);
+  for (const auto& s : r.steps) {
+    CHECK(s.reached_threshold);
+    CHECK(s.final_loss < 0.05);
+    CHECK(s.trained_edits == 4);
+  }
+  CHECK(r.scores.rel > rel0 / static_cast<double>(t.edits));
+
+  const auto methods = edit::editing_methods<block_linear_host, beacon::cpu>();
+  REQUIRE(methods.size() == 10);
+  CHECK(methods[0].name == "ft");
+  edit::method_settings s;
+  s.ft_lr = 1e-2;
+  s.max_iters = 2000;
+  const auto m = methods[0].run(be, host, set, batches, {}, s);
+  CHECK(m.run.scores.rel == r.scores.rel);  // the method is fine_tune_block with settings.ft_lr
+  CHECK_FALSE(m.save);
+
+  o.loss_threshold = std::nan("");
+  CHECK_THROWS_WITH_AS(edit::fine_tune_block(be, host, set, batches, {}, o), doctest::Contains("loss_threshold"), beacon::value_error);
 }

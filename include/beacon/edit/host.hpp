@@ -7,7 +7,7 @@
 // embedding the router keys on) and the frozen residual stream after the block, h0 = x + FFN0(x).
 // The edited model's block output is h = h0 + adaptor(x, e); the host maps h to an answer through the
 // frozen rest (loss and prediction). A user plugs in their own model with a small adapter type that
-// models `host_model` (see examples/cli/edit_bench_host.hpp for the bag-of-words host of
+// models `host_model` (see `bench_host` in examples/cli/edit_bench_common.hpp for the hosts of
 // `beacon edit-bench`).
 
 #include <concepts>

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// An editing method: a named way to edit a host with an adaptor (which router, which expert, which
-// options), defined once in its own header under edit/methods/ and listed once in edit/methods.hpp.
+// An editing method: a named way to edit a host — fine-tuning its block, or an adaptor (which
+// router, which expert, which options) — defined once in its own header under edit/methods/ and listed once in edit/methods.hpp.
 //
-//   for (const auto& m : edit::adaptor_methods<my_host, beacon::cpu>())
+//   for (const auto& m : edit::editing_methods<my_host, beacon::cpu>())
 //     auto r = m.run(beacon::cpu{}, host, edits, batches, {}, settings);  // r.run: scores, steps, routing; r.save(path)
 //
 // Methods edit float rows on a host-memory backend (beacon::cpu).
@@ -23,6 +23,7 @@ struct method_settings {
   size_type d_model = 0, expert_hidden = 256;
   std::uint64_t seed = 0;
   double lr = 1e-2, loss_threshold = 0.05;
+  double ft_lr = 1e-3;  ///< ft: learning rate of the block's fine-tuning
   long long max_iters = 150;
   double null_threshold = 0.5;    ///< key routers with a null route: cosine below which no expert is used
   double anchor_threshold = 0.6;  ///< instance anchors: cosine to the nearest anchor below which no expert is used
@@ -36,11 +37,11 @@ struct method_result {
   size_type experts = 0;
 };
 
-/// An editing method for hosts of type H on host-memory backend B (the adaptor runs on a copy of
+/// An editing method for hosts of type H on host-memory backend B (an adaptor runs on a copy of
 /// the backend object given to run). `planned`: it edits in the clustering-planned order;
 /// `centred_routing`: its router keys on centred instance embeddings (edit::with_centred_routing).
 template <class H, class B>
-struct adaptor_method {
+struct editing_method {
   std::string name;
   bool planned = false;
   bool centred_routing = false;

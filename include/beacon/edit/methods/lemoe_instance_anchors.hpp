@@ -12,7 +12,7 @@
 namespace beacon::edit::methods {
 
 template <class H, class B>
-adaptor_method<H, B> lemoe_instance_anchors(bool planned) {
+editing_method<H, B> lemoe_instance_anchors(bool planned) {
   return {planned ? "lemoe+instance-anchors+plan" : "lemoe+instance-anchors", planned, false,
           [](const B& be, const H& host, const edit_set<float>& set, const batch_list& batches, const std::vector<char>& trained, const method_settings& s) {
             using adaptor = moe::adaptor<float, moe::instance_anchor_router<moe::top_k<1>>, moe::mlp_expert<activation::relu>, B>;

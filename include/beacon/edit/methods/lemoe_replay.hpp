@@ -12,7 +12,7 @@
 namespace beacon::edit::methods {
 
 template <class H, class B>
-adaptor_method<H, B> lemoe_replay() {
+editing_method<H, B> lemoe_replay() {
   return {"lemoe+replay", false, false,
           [](const B& be, const H& host, const edit_set<float>& set, const batch_list& batches, const std::vector<char>& trained, const method_settings& s) {
             using adaptor = moe::adaptor<float, moe::kv_anchor_router<moe::top_k<1>>, moe::mlp_expert<activation::relu>, B>;
