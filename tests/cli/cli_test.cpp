@@ -350,6 +350,67 @@ TEST_CASE("edit-bench --threads: 1 and 2 threads give the same metrics, losses w
   }
 }
 
+TEST_CASE("edit-bench --host transformer: a contextual host that learns the facts, every method runs on it, deterministic for a seed") {
+  const std::string args = "edit-bench --quiet --host transformer --host-dim 32 --heads 2 --edits 40 --steps 2 --methods ft,lemoe,lemoe+instance-anchors "
+                           "--max-iters 30 --seed 4 --threads 2";
+  nlohmann::json out[2];
+  for (int i = 0; i < 2; ++i) {
+    const std::string path = scratch("eb_tf" + std::to_string(i) + ".json");
+    const auto r = run(args + " --json " + path);
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("Transformer encoder, 2 layers, 2 heads") != std::string::npos);
+    std::ifstream in(path);
+    out[i] = nlohmann::json::parse(in);
+  }
+  const auto& c = out[0]["config"];
+  CHECK(c["host"] == "transformer");
+  CHECK(c["d"] == 32);
+  CHECK(c["ffn_hidden"] == 128);  // 4 d
+  CHECK(c["layers"] == 2);
+  CHECK(out[0]["base_accuracy"].get<double>() >= 0.9);  // pre-training learned the original facts
+  REQUIRE(out[0]["results"].size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto& x = out[0]["results"][i];
+    CAPTURE(x["method"]);
+    for (const char* k : {"rel", "gen", "loc", "avg"}) {
+      CHECK(x[k].get<double>() >= 0);
+      CHECK(x[k].get<double>() <= 1);
+      CHECK(x[k] == out[1]["results"][i][k]);  // same seed and threads: same results
+    }
+    CHECK(x["final_loss"] == out[1]["results"][i]["final_loss"]);
+  }
+  CHECK(out[0]["results"][0]["routing_consistency"].is_null());  // ft has no router
+  CHECK(out[0]["results"][2]["rel"].get<double>() >= 0.9);       // instance anchors edit the contextual host
+}
+
+TEST_CASE("edit-bench: --host-dim sets the width (FFN 4x), bad host options and impossible --edits exit with the accepted range") {
+  const std::string j = scratch("eb_dim.json");
+  auto r = run("edit-bench --quiet --host-dim 64 --edits 20 --steps 2 --methods lemoe --max-iters 5 --json " + j);
+  REQUIRE(r.code == 0);
+  std::ifstream in(j);
+  const auto js = nlohmann::json::parse(in);
+  CHECK(js["config"]["host"] == "bow");
+  CHECK(js["config"]["d"] == 64);
+  CHECK(js["config"]["ffn_hidden"] == 256);
+  CHECK(run("edit-bench --quiet --host bogus").code == 2);
+  CHECK(run("edit-bench --quiet --threads 0").code == 2);
+  CHECK(run("edit-bench --quiet --host-dim 0").code == 2);
+  r = run("edit-bench --quiet --host transformer --host-dim 30 --heads 4 --edits 10 --steps 2");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("--heads") != std::string::npos);
+  r = run("edit-bench --quiet --edits 250000 --steps 2");  // beyond the embedded generator: an error, not a hang
+  CHECK(r.code == 2);
+  CHECK(r.out.find("--edits") != std::string::npos);
+  CHECK(r.out.find("200000") != std::string::npos);
+  const std::string data = scratch("zsre3.json");
+  std::ofstream(data) << R"([{"src": "who made x?", "pred": "a", "rephrase": "x was made by?", "alt": "b", "loc": "nq question: y", "loc_ans": "c"},
+                             {"src": "who made z?", "pred": "a", "rephrase": "z was made by?", "alt": "e", "loc": "nq question: w", "loc_ans": "d"}])";
+  r = run("edit-bench --quiet --data " + data + " --edits 5 --steps 1");
+  CHECK(r.code == 1);
+  CHECK(r.out.find("at most the 2 usable records") != std::string::npos);
+  CHECK(run("edit-bench --quiet --data " + data + " --steps 1 --methods lemoe --max-iters 2").code == 0);  // default --edits: all records
+}
+
 TEST_CASE("--version: the command, the headers and the CMake package agree on the version") {
   const auto r = run("--version");
   CHECK(r.code == 0);
