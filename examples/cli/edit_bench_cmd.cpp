@@ -88,9 +88,9 @@ void run(const args& a) {
               a.chunk > 0 ? (" in streams of " + std::to_string(N) + " (model reset between streams)").c_str() : "", a.steps, batch,
               embedded ? "embedded synthetic knowledge base" : a.data.c_str());
   std::fflush(stdout);
-  auto batches_for = [&](const std::vector<index_type>& stream, long long order, std::size_t stream_no) {
+  auto batches_for = [&](const method& m, const std::vector<index_type>& stream, long long order, std::size_t stream_no) {
     const auto steps = std::min<size_type>(a.steps, static_cast<size_type>(stream.size()));
-    const edit::order_spec spec{order < 0, order < 0 ? a.seed : a.seed + 1000 + static_cast<std::uint64_t>(order) + 100000 * stream_no};
+    const edit::order_spec spec{order < 0, order < 0 ? a.seed : a.seed + 1000 + static_cast<std::uint64_t>(order) + 100000 * stream_no, m.whole_clusters};
     return edit::order_stream(compute(), stream, steps, spec, B.centred.src.e, B.raw.src.x);
   };
 
@@ -103,11 +103,11 @@ void run(const args& a) {
     for (long long o = m.planned ? -1 : 0; o < (m.planned ? 0 : a.orders); ++o) {
       run_result total;
       total.method = name;
-      total.order = o < 0 ? "planned" : "random:" + std::to_string(a.seed + 1000 + static_cast<std::uint64_t>(o));
+      total.order = o < 0 ? (m.whole_clusters ? "clusters" : "planned") : "random:" + std::to_string(a.seed + 1000 + static_cast<std::uint64_t>(o));
       double rc = 0, weight_rc = 0;
       for (std::size_t st = 0; st < streams.size(); ++st) {
         const std::string label = name + " " + total.order + (streams.size() > 1 ? " #" + std::to_string(st + 1) : "");
-        run_result r = run_method(m, B, batches_for(streams[st], o, st), bar, label);
+        run_result r = run_method(m, B, batches_for(m, streams[st], o, st), bar, label);
         if (r.save && !(saved.method == "lemoe" && name != "lemoe")) saved.method = name, saved.save = r.save, saved.experts = r.experts;
         const double w = static_cast<double>(streams[st].size()) / static_cast<double>(T);  // metrics averaged over streams, by size
         total.rel += w * r.rel, total.gen += w * r.gen, total.loc += w * r.loc, total.avg += w * r.avg;
@@ -133,7 +133,7 @@ void run(const args& a) {
                 {"chunk", a.chunk > 0 ? nlohmann::json(N) : nlohmann::json(nullptr)}, {"streams", streams.size()}, {"methods", names},
                 {"orders", a.orders}, {"seed", a.seed}, {"threads", compute_threads}, {"expert_hidden", a.expert_hidden}, {"lr", a.lr},
                 {"ft_lr", a.ft_lr}, {"loss_threshold", a.loss_threshold}, {"max_iters", a.max_iters}, {"null_threshold", a.null_threshold},
-                {"anchor_threshold", a.anchor_threshold}, {"loss", a.loss}, {"filter", filter_json}, {"pretrain_epochs", pre.epochs},
+                {"anchor_threshold", a.anchor_threshold}, {"key_threshold", a.key_threshold}, {"loss", a.loss}, {"filter", filter_json}, {"pretrain_epochs", pre.epochs},
                 {"pretrain_seconds", pre.seconds}};
   for (const auto& [k, v] : p.config.items()) ctx.config[k] = v;
   ctx.header = {{"base_accuracy", pre.accuracy}, {"base_accuracy_detail", {{"src", pre.src}, {"rephrase", pre.rephrase}, {"loc", pre.loc}}},
@@ -155,8 +155,8 @@ void add_edit_bench_command(CLI::App& app) {
   cmd->add_option("--data", a->data, "ZsRE-format JSON (EasyEdit/MEND records); default: an embedded synthetic knowledge base");
   cmd->add_option("--edits", a->edits, "number of edits T (default 1000 with --data, 300 embedded)")->check(CLI::PositiveNumber);
   cmd->add_option("--steps", a->steps, "editing steps S (batch = T/S)")->check(CLI::PositiveNumber);
-  cmd->add_option("--methods", a->methods, "comma list of ft,moe,lemoe-gate,lemoe,lemoe+plan,lemoe+replay,lemoe+anchors,lemoe+anchors+plan,lemoe+instance-anchors,"
-                                        "lemoe+instance-anchors+plan (default: all)")
+  cmd->add_option("--methods", a->methods, "comma list of ft,moe,lemoe-gate,lemoe,lemoe+plan,lemoe+replay,lemoe+anchors,lemoe+anchors+plan,lemoe+keys,lemoe+keys+plan,"
+                                        "lemoe+keys+clusters,lemoe+instance-anchors,lemoe+instance-anchors+plan (default: all)")
       ->delimiter(',')
       ->check(CLI::IsMember(method_names()));
   cmd->add_option("--chunk", a->chunk, "rollback protocol: streams of N edits, the model reset between streams, metrics averaged")
@@ -169,6 +169,7 @@ void add_edit_bench_command(CLI::App& app) {
   cmd->add_option("--lr", a->lr, "AdamW learning rate of the adaptors")->check(CLI::PositiveNumber);
   cmd->add_option("--ft-lr", a->ft_lr, "AdamW learning rate of fine-tuning (ft)")->check(CLI::PositiveNumber);
   cmd->add_option("--null-threshold", a->null_threshold, "lemoe+anchors(+plan): cosine to the expert key below which an instance uses no expert");
+  cmd->add_option("--key-threshold", a->key_threshold, "lemoe+keys(+plan): cosine to the nearest expert key below which an instance uses no expert");
   cmd->add_option("--anchor-threshold", a->anchor_threshold,
                   "lemoe+instance-anchors(+plan): cosine to the nearest stored anchor below which an instance uses no expert");
   cmd->add_option("--loss", a->loss, "training loss of every method: ce, or semantic (semantic re-weighted CE, edits filtered by d0)")

@@ -48,6 +48,7 @@ struct args {
   long long layers = 2, heads = 2;                         // --host transformer
   unsigned long long seed = 0;
   double lr = 1e-2, ft_lr = 1e-3, loss_threshold = 0.05, null_threshold = 0.5;
+  double key_threshold = 0.3;     // lemoe+keys(+plan): cosine to the nearest key below which no expert is used
   double anchor_threshold = 0.6;  // instance anchors: the sweep in docs/edit_bench.md (Loc >= 0.95 on both data sets)
   std::string loss = "ce";        // ce | semantic (semantic re-weighted CE + filtering by d0)
   double filter_fraction = 0.1;   // --loss semantic: drop this share of edits with the largest d0 (PERCENTILE)

@@ -65,6 +65,7 @@ inline run_result run_method(const method& m, const bench& B, const edit::batch_
   s.max_iters = B.a->max_iters;
   s.null_threshold = B.a->null_threshold;
   s.anchor_threshold = B.a->anchor_threshold;
+  s.key_threshold = B.a->key_threshold;
   s.progress = [&](size_type step, size_type steps, long long it, double loss) { bar.show(label, step, steps, it, loss); };
   const edit::method_result res = m.run(compute(), B.host, m.centred_routing ? B.centred : B.raw, batches, B.trained, s);
   const edit::adaptor_run& e = res.run;

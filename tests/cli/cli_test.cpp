@@ -383,6 +383,23 @@ TEST_CASE("edit-bench --host transformer: a contextual host that learns the fact
   CHECK(out[0]["results"][2]["rel"].get<double>() >= 0.9);       // instance anchors edit the contextual host
 }
 
+TEST_CASE("edit-bench lemoe+keys+clusters: one key per expert holds its batches when the batches are whole k-means clusters") {
+  const std::string j = scratch("eb_keys.json");
+  const auto r = run("edit-bench --quiet --edits 120 --steps 4 --methods lemoe+keys,lemoe+keys+clusters --max-iters 60 --seed 2 --json " + j);
+  REQUIRE(r.code == 0);
+  std::ifstream in(j);
+  const auto js = nlohmann::json::parse(in);
+  REQUIRE(js["results"].size() == 2);
+  const auto& random = js["results"][0];
+  const auto& clusters = js["results"][1];
+  CHECK(clusters["order"] == "clusters");
+  CHECK(clusters["routing_consistency"].get<double>() >= 0.9);
+  CHECK(random["routing_consistency"].get<double>() < clusters["routing_consistency"].get<double>());
+  std::size_t edits = 0;
+  for (const auto& it : clusters["iterations"]) edits += it.is_number() ? 1 : 0;
+  CHECK(edits == clusters["routing_matrix"][0].size());  // one routing row per (cluster) step
+}
+
 TEST_CASE("edit-bench: --host-dim sets the width (FFN 4x), bad host options and impossible --edits exit with the accepted range") {
   const std::string j = scratch("eb_dim.json");
   auto r = run("edit-bench --quiet --host-dim 64 --edits 20 --steps 2 --methods lemoe --max-iters 5 --json " + j);

@@ -224,7 +224,9 @@ TEST_CASE("edit::editing_methods: one registry entry per method, each runs on a 
   std::vector<std::string> names;
   for (const auto& m : methods) names.push_back(m.name);
   CHECK(names == std::vector<std::string>{"moe", "lemoe-gate", "lemoe", "lemoe+plan", "lemoe+replay", "lemoe+anchors", "lemoe+anchors+plan",
-                                          "lemoe+instance-anchors", "lemoe+instance-anchors+plan"});
+                                          "lemoe+keys", "lemoe+keys+plan", "lemoe+keys+clusters", "lemoe+instance-anchors",
+                                          "lemoe+instance-anchors+plan"});
+  for (const auto& m : methods) CHECK(m.whole_clusters == (m.name == "lemoe+keys+clusters"));
   toy t;
   const auto batches = edit::order_stream(beacon::cpu{1}, edit::split_streams(t.edits, 0)[0], 2, edit::order_spec{false, 5}, t.set.src.e,
                                           t.set.src.x);
@@ -241,7 +243,7 @@ TEST_CASE("edit::editing_methods: one registry entry per method, each runs on a 
   }
   s.max_iters = 400;
   s.anchor_threshold = 0.9;
-  const auto& instance = methods[7];
+  const auto& instance = methods[10];
   const auto r = instance.run(beacon::cpu{1}, t.host, t.set, batches, {}, s);
   CHECK(r.run.scores.rel == 1.0);
   const auto path = (std::filesystem::temp_directory_path() / "beacon_edit_method.safetensors").string();
@@ -307,7 +309,7 @@ TEST_CASE("edit::fine_tune_block (ft): h = h0 - FFN0(x) + FFN(x), trains each st
   CHECK(r.scores.rel > rel0 / static_cast<double>(t.edits));
 
   const auto methods = edit::editing_methods<block_linear_host, beacon::cpu>();
-  REQUIRE(methods.size() == 10);
+  REQUIRE(methods.size() == 13);
   CHECK(methods[0].name == "ft");
   edit::method_settings s;
   s.ft_lr = 1e-2;

@@ -10,10 +10,12 @@
 
 #include <beacon/backend/cpu.hpp>
 #include <beacon/beacon.hpp>
+#include <beacon/io/adaptor_checkpoint.hpp>
 #include <beacon/moe.hpp>
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <string>
@@ -323,4 +325,52 @@ TEST_CASE("adaptor arguments are checked by name") {
   typename A::forward_state st;
   row_matrix<float> dout(3, 4);
   CHECK_THROWS_WITH_AS(a.backward(st, beacon::as_view(std::as_const(dout))), doctest::Contains("dout"), beacon::shape_error);
+}
+
+TEST_CASE("KV-anchor router without a projection: keys are the normalised batch means, routes the nearest key, null below the threshold") {
+  using A = moe::adaptor<float, moe::kv_anchor_router<moe::top_k<1>>, moe::mlp_expert<activation::relu>, beacon::cpu>;
+  const size_type d = 6, n = 5;
+  A::config c;
+  c.d_model = d;
+  c.expert_hidden = 4;
+  c.router.projection = moe::projection_mode::identity;
+  c.router.key = moe::key_init::normalized_batch_mean;
+  c.router.score = moe::score_function::cosine;
+  c.router.gate = moe::gate_norm::renormalize_top_k;
+  c.router.null_route = true;
+  c.router.null_threshold = 0.5;
+  A a(beacon::cpu{1}, c);
+  // Three batches around three orthogonal directions.
+  std::vector<row_matrix<float>> batches;
+  for (int b = 0; b < 3; ++b) {
+    row_matrix<float> e = 0.2f * random_matrix(n, d, 40 + static_cast<unsigned>(b)).cast<float>();
+    e.col(b).array() += 3.0f;
+    batches.push_back(e);
+    a.insert_expert(moe::expert_init<float>::random_normal(static_cast<std::uint64_t>(b)), beacon::as_view(std::as_const(batches.back())));
+  }
+  CHECK(a.router().params().size() == 1);  // the keys only: nothing to project
+  const auto keys = beacon::as_eigen(a.router().keys().value());
+  for (int b = 0; b < 3; ++b) {
+    const Eigen::RowVectorXf mean = batches[static_cast<std::size_t>(b)].colwise().mean();
+    CHECK((keys.row(b) - mean / mean.norm()).cwiseAbs().maxCoeff() < 1e-6f);
+  }
+  // Every row routes to the key of largest cosine (computed here independently), a far row to none.
+  row_matrix<float> probe(4, d);
+  probe << batches[2].row(0), batches[0].row(3), batches[1].row(1), 0, 0, 0, 1, 0, -1;  // the last: orthogonal to the batch directions
+  const auto ids = a.route_top1(beacon::as_view(std::as_const(probe)));
+  for (int r = 0; r < 3; ++r) {
+    Eigen::Index best = 0;
+    (keys * probe.row(r).transpose() / probe.row(r).norm()).maxCoeff(&best);
+    CHECK(ids[static_cast<std::size_t>(r)] == best);
+  }
+  CHECK(ids[0] == 2);
+  CHECK(ids[3] == -1);
+  // A checkpoint keeps the mode; a key width other than d_model is rejected.
+  const auto path = (std::filesystem::temp_directory_path() / "beacon_identity_router.safetensors").string();
+  beacon::io::save_adaptor(a, path);
+  const auto b = beacon::io::load_adaptor<A>(beacon::cpu{1}, path);
+  CHECK(b.settings().router.projection == moe::projection_mode::identity);
+  CHECK(b.route_top1(beacon::as_view(std::as_const(probe))) == ids);
+  c.key_dim = d + 1;
+  CHECK_THROWS_WITH_AS(A(beacon::cpu{1}, c), doctest::Contains("key_dim"), beacon::value_error);
 }

@@ -94,6 +94,12 @@ TEST_CASE("TC-9: a cluster's leftover is topped up from the nearest cluster") {
   CHECK(batches[1] == std::vector<index_type>{3, 4, 5});
   CHECK(batches[2] == std::vector<index_type>{6});
   CHECK_THROWS_AS(batches_from_clusters(km, 0), beacon::value_error);
+  // whole_clusters: one batch per cluster, every edit with its own cluster, largest first.
+  const auto whole = batches_from_clusters(km, 3, true);
+  REQUIRE(whole.size() == 3);
+  CHECK(whole[0] == std::vector<index_type>{0, 1, 2, 3});
+  CHECK(whole[1] == std::vector<index_type>{4, 5});
+  CHECK(whole[2] == std::vector<index_type>{6});
 }
 
 TEST_CASE("k-means recovers separated blobs, never increases inertia, and is deterministic") {

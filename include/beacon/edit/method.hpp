@@ -27,6 +27,7 @@ struct method_settings {
   long long max_iters = 150;
   double null_threshold = 0.5;    ///< key routers with a null route: cosine below which no expert is used
   double anchor_threshold = 0.6;  ///< instance anchors: cosine to the nearest anchor below which no expert is used
+  double key_threshold = 0.3;     ///< centroid keys: cosine to the nearest key below which no expert is used
   std::function<void(size_type, size_type, long long, double)> progress;  ///< per training iteration; may be empty
 };
 
@@ -38,7 +39,8 @@ struct method_result {
 };
 
 /// An editing method for hosts of type H on host-memory backend B (an adaptor runs on a copy of
-/// the backend object given to run). `planned`: it edits in the clustering-planned order;
+/// the backend object given to run). `planned`: it edits in the clustering-planned order (with
+/// `whole_clusters`, one batch per cluster);
 /// `centred_routing`: its router keys on centred instance embeddings (edit::with_centred_routing).
 template <class H, class B>
 struct editing_method {
@@ -46,6 +48,7 @@ struct editing_method {
   bool planned = false;
   bool centred_routing = false;
   std::function<method_result(const B&, const H&, const edit_set<float>&, const batch_list&, const std::vector<char>&, const method_settings&)> run;
+  bool whole_clusters = false;  ///< planned: one batch per k-means cluster (edit::order_spec::whole_clusters)
 };
 
 /// The adaptor config every method starts from: the settings' model width, expert width and seed.

@@ -9,6 +9,7 @@
 #include "methods/ft.hpp"
 #include "methods/lemoe.hpp"
 #include "methods/lemoe_anchors.hpp"
+#include "methods/lemoe_centroid_keys.hpp"
 #include "methods/lemoe_instance_anchors.hpp"
 #include "methods/lemoe_replay.hpp"
 #include "methods/moe_gate.hpp"
@@ -27,6 +28,9 @@ std::vector<editing_method<H, B>> editing_methods() {
       methods::lemoe_replay<H, B>(),
       methods::lemoe_anchors<H, B>(false),
       methods::lemoe_anchors<H, B>(true),
+      methods::lemoe_centroid_keys<H, B>(methods::key_batches::random),
+      methods::lemoe_centroid_keys<H, B>(methods::key_batches::planned),
+      methods::lemoe_centroid_keys<H, B>(methods::key_batches::whole_clusters),
       methods::lemoe_instance_anchors<H, B>(false),
       methods::lemoe_instance_anchors<H, B>(true),
   };

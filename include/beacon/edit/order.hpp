@@ -34,6 +34,7 @@ inline std::vector<std::vector<index_type>> split_streams(size_type edits, size_
 struct order_spec {
   bool planned = false;     ///< clustering-planned (plan_edit_order on the routing rows), else random
   std::uint64_t seed = 0;   ///< random order seed / k-means seed
+  bool whole_clusters = false;  ///< planned: one batch per k-means cluster (sizes vary; plan_options::whole_clusters)
 };
 
 /// The stream's edits in `steps` batches (batch = ceil(stream / steps)), as global edit indices.
@@ -57,6 +58,7 @@ batch_list order_stream(const B& be, const std::vector<index_type>& stream, size
     plan::plan_options<T> po;
     po.batch_size = batch;
     po.kmeans.seed = o.seed;
+    po.whole_clusters = o.whole_clusters;
     const row_matrix<T> r = rows_of(routing_rows);
     local = plan::plan_edit_order(be, as_view(r), po).batches;
   } else {

@@ -64,7 +64,7 @@ E enum_from(const nlohmann::json& j, const char* key, int count) {
 inline void options_from(const nlohmann::json& j, moe::kv_router_options& o) {
   o.gate = enum_from<moe::gate_norm>(j, "gate", 2);
   o.score = enum_from<moe::score_function>(j, "score", 3);
-  o.projection = enum_from<moe::projection_mode>(j, "projection", 2);
+  o.projection = enum_from<moe::projection_mode>(j, "projection", 3);
   o.key = enum_from<moe::key_init>(j, "key", 3);
   o.train_route = enum_from<moe::training_route>(j, "train_route", 2);
   o.null_route = j.at("null_route").get<bool>();

@@ -27,7 +27,9 @@
 namespace beacon::moe {
 
 enum class score_function { dot, scaled_dot, cosine };
-enum class projection_mode { shared_retrained, per_expert_frozen };
+/// shared_retrained: the paper's one projection, trained at every step; per_expert_frozen: one per
+/// expert, frozen with it; identity: no projection (v = e, keys live in the embedding space).
+enum class projection_mode { shared_retrained, per_expert_frozen, identity };
 enum class key_init { batch_mean, normalized_batch_mean, random };
 enum class training_route { by_score, forced_to_new };
 
@@ -83,6 +85,7 @@ struct kv_anchor_router {
       if (key_dim < 0) beacon::fail(fn, "key_dim", ">= 0 (0 = d_model)", key_dim);
       if (o.null_route && !std::isfinite(o.null_threshold)) beacon::fail(fn, "options.null_threshold", "finite", o.null_threshold);
       if (!std::isfinite(o.init_scale) || o.init_scale < 0) beacon::fail(fn, "options.init_scale", ">= 0 and finite", o.init_scale);
+      if (identity() && key_dim_ != d_model_) beacon::fail(fn, "key_dim", beacon::concat("0 or d_model (", d_model_, ") with projection_mode::identity"), key_dim);
       if (shared()) shared_ = make_projection(be, "router.", 0);
     }
 
@@ -111,7 +114,7 @@ struct kv_anchor_router {
     /// embeddings; every earlier key (and per-expert projection) is frozen.
     void insert(const B& be, size_type slot, matrix_view<const T, space> batch_e) {
       if (batch_e.rows() > 0) beacon::require_extent("kv_anchor_router::insert", "batch_instance_embeddings", "cols (d_model)", batch_e.cols(), d_model_);
-      if (!shared()) {
+      if (per_expert()) {
         for (auto& q : per_expert_) {
           q.down.freeze();
           q.up.freeze();
@@ -127,10 +130,10 @@ struct kv_anchor_router {
         detail::copy_matrix<T, B>(be, r.value(), key);
         return;
       }
-      const projection<T, B>& p = shared() ? shared_ : per_expert_.back();
       const size_type n = batch_e.rows();
       auto z = make_buffer<T>(be, n * rank_), a = make_buffer<T>(be, n * rank_), v = make_buffer<T>(be, n * key_dim_);
-      project(be, p, batch_e, z.view().as_matrix(n, rank_), a.view().as_matrix(n, rank_), v.view().as_matrix(n, key_dim_));
+      project(be, projection_of(per_expert() ? static_cast<size_type>(per_expert_.size()) - 1 : 0), batch_e, z.view().as_matrix(n, rank_), a.view().as_matrix(n, rank_),
+              v.view().as_matrix(n, key_dim_));
       const vector_view<T, space> key_vector(key.data(), key_dim_);
       add_column_sums(be, matrix_view<const T, space>(v.view().as_matrix(n, key_dim_)), key_vector);  // the new row starts at 0
       for_each_element(be, 1, key_dim_, kernels::scaled_copy<T, space>{key, T(1) / static_cast<T>(n), key});
@@ -148,7 +151,7 @@ struct kv_anchor_router {
       if (req.forced >= t) beacon::fail(fn, "forced", beacon::concat("an expert id < ", t), req.forced);
       c.e = e;
       c.forced = req.forced;
-      c.projections = shared() ? 1 : t;
+      c.projections = per_expert() ? t : 1;
       c.route.resize(be, rows, t, std::min(k, t));
       if (rows == 0) return;
       reserve_buffer<T, B>(be, c.z, c.projections * rows * rank_);
@@ -165,11 +168,11 @@ struct kv_anchor_router {
       const T scale = opt_.score == score_function::scaled_dot ? T(1) / std::sqrt(static_cast<T>(key_dim_)) : T(1);
       const auto scores = c.route.scores();
       for (size_type p = 0; p < c.projections; ++p) {
-        project(be, shared() ? shared_ : per_expert_[static_cast<std::size_t>(p)], e, z(c, p), a(c, p), v(c, p));
+        project(be, projection_of(p), e, z(c, p), a(c, p), v(c, p));
         if (cosine) for_each_index(be, rows, kernels::unit_rows<T, space>{v(c, p), T(1e-8), unit_v(c, p), v_norm(c, p)}, key_dim_);
         const matrix_view<const T, space> lhs = cosine ? unit_v(c, p) : v(c, p);
         const matrix_view<const T, space> keys = cosine ? matrix_view<const T, space>(unit_k(c)) : keys_.value();
-        if (shared()) gemm(be, transpose::no, transpose::yes, scale, lhs, keys, T(0), scores);
+        if (!per_expert()) gemm(be, transpose::no, transpose::yes, scale, lhs, keys, T(0), scores);
         else gemm(be, transpose::no, transpose::yes, scale, lhs, keys.row_block(p, 1), T(0), column(scores, p));
       }
       detail::softmax_select(be, c.route, opt_.gate);
@@ -234,6 +237,13 @@ struct kv_anchor_router {
 
    private:
     [[nodiscard]] bool shared() const noexcept { return opt_.projection == projection_mode::shared_retrained; }
+    [[nodiscard]] bool per_expert() const noexcept { return opt_.projection == projection_mode::per_expert_frozen; }
+    [[nodiscard]] bool identity() const noexcept { return opt_.projection == projection_mode::identity; }
+    /// Projection p (the shared one, or expert p's); null with projection_mode::identity.
+    const projection<T, B>* projection_of(size_type p) const {
+      if (identity()) return nullptr;
+      return shared() ? &shared_ : &per_expert_[static_cast<std::size_t>(p)];
+    }
 
     projection<T, B> make_projection(const B& be, const std::string& prefix, std::uint64_t id) const {
       projection<T, B> p{parameter<T, B>(be, prefix + "w_down", {rank_, d_model_}), parameter<T, B>(be, prefix + "w_up", {key_dim_, rank_})};
@@ -244,12 +254,16 @@ struct kv_anchor_router {
       return p;
     }
 
-    /// z = e W_down^T, a = SiLU(z), v = a W_up^T.
-    void project(const B& be, const projection<T, B>& p, matrix_view<const T, space> e, matrix_view<T, space> z, matrix_view<T, space> a,
+    /// z = e W_down^T, a = SiLU(z), v = a W_up^T; without a projection v = e.
+    void project(const B& be, const projection<T, B>* p, matrix_view<const T, space> e, matrix_view<T, space> z, matrix_view<T, space> a,
                  matrix_view<T, space> v) const {
-      gemm(be, transpose::no, transpose::yes, T(1), e, p.down.value(), T(0), z);
+      if (!p) {
+        detail::copy_matrix<T, B>(be, e, v);
+        return;
+      }
+      gemm(be, transpose::no, transpose::yes, T(1), e, p->down.value(), T(0), z);
       bias_activation(be, activation::silu, vector_view<const T, space>(), z, a);
-      gemm(be, transpose::no, transpose::yes, T(1), matrix_view<const T, space>(a), p.up.value(), T(0), v);
+      gemm(be, transpose::no, transpose::yes, T(1), matrix_view<const T, space>(a), p->up.value(), T(0), v);
     }
 
     /// Gradients of the trainable keys and projections from dL/dscores (B x t).
@@ -264,15 +278,16 @@ struct kv_anchor_router {
       const auto scores = c.route.scores();
       for (size_type p = 0; p < c.projections; ++p) {
         // The block of experts scored against projection p: all of them (shared) or expert p.
-        const size_type first = shared() ? 0 : p, count = shared() ? t : 1;
-        const auto ds_block = shared() ? ds_c : matrix_view<const T, space>(column(ds, p));
-        const auto s_block = shared() ? matrix_view<const T, space>(scores) : matrix_view<const T, space>(column(scores, p));
+        const bool all = !per_expert();
+        const size_type first = all ? 0 : p, count = all ? t : 1;
+        const auto ds_block = all ? ds_c : matrix_view<const T, space>(column(ds, p));
+        const auto s_block = all ? matrix_view<const T, space>(scores) : matrix_view<const T, space>(column(scores, p));
         const size_type trainable_first = std::max(first, keys_.frozen_rows());
         const size_type trainable = std::max<size_type>(0, first + count - trainable_first);  // key rows of this block that train
         const auto key_grad = trainable > 0 ? keys_.grad().row_block(trainable_first, trainable) : matrix_view<T, space>();
         const auto ds_train = sub_columns(ds_block, trainable_first - first, trainable);
-        projection<T, B>& q = shared() ? shared_ : per_expert_[static_cast<std::size_t>(p)];
-        const bool projection_trains = q.down.trainable() || q.up.trainable();
+        auto* q = const_cast<projection<T, B>*>(projection_of(p));
+        const bool projection_trains = q && (q->down.trainable() || q->up.trainable());
         if (!cosine) {
           if (trainable > 0) gemm(be, transpose::yes, transpose::no, scale, ds_train, matrix_view<const T, space>(v(c, p)), T(1), key_grad);
           if (projection_trains)
@@ -303,7 +318,7 @@ struct kv_anchor_router {
                                                                 vector_view<const T, space>(v_norm(c, p)), dvm, false});
           }
         }
-        if (projection_trains) projection_backward(be, q, c.e, z(c, p), a(c, p), matrix_view<const T, space>(dvm));
+        if (projection_trains) projection_backward(be, *q, c.e, z(c, p), a(c, p), matrix_view<const T, space>(dvm));
       }
     }
 

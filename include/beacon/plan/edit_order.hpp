@@ -30,6 +30,10 @@ struct plan_options {
   size_type batch_size = 0;                              ///< B, edits per editing step (required)
   size_type clusters = 0;                                ///< K; 0 = ceil(N / B), one cluster per step
   batch_ordering ordering = batch_ordering::cluster;
+  /// One batch per (non-empty) cluster, whatever its size: every edit is in the batch of its nearest
+  /// centroid (batch_size then only sets K). Routers keyed on batch centres need this: equal-size
+  /// batches spill a cluster's far members into a batch whose centre is not their nearest.
+  bool whole_clusters = false;
   kmeans_options<T> kmeans = cosine_kmeans();           ///< seed / init / restarts etc.; spherical (cosine) by default
 
   static kmeans_options<T> cosine_kmeans() {
@@ -140,9 +144,10 @@ std::vector<std::vector<index_type>> chain_batches(matrix_view<X, host_space> x,
 
 /// Batches from a clustering: clusters by size (descending, ties by index), members by distance to
 /// their centroid (ties by edit index), full batches per cluster, and a cluster's leftover topped
-/// up from the nearest remaining cluster (centroid distance), then the next nearest, ...
+/// up from the nearest remaining cluster (centroid distance), then the next nearest, ... With
+/// `whole_clusters`, one batch per non-empty cluster instead (in the same cluster order).
 template <class T>
-std::vector<std::vector<index_type>> batches_from_clusters(const kmeans_result<T>& km, size_type batch_size) {
+std::vector<std::vector<index_type>> batches_from_clusters(const kmeans_result<T>& km, size_type batch_size, bool whole_clusters = false) {
   const size_type k = km.clusters, d = km.dim;
   if (batch_size < 1) beacon::detail::fail("batches_from_clusters", "batch_size", ">= 1", batch_size);
   std::vector<std::vector<index_type>> members(static_cast<std::size_t>(k));
@@ -165,6 +170,12 @@ std::vector<std::vector<index_type>> batches_from_clusters(const kmeans_result<T
     }
     return s;
   };
+  if (whole_clusters) {
+    std::vector<std::vector<index_type>> batches;
+    for (size_type c : order)
+      if (!members[static_cast<std::size_t>(c)].empty()) batches.push_back(std::move(members[static_cast<std::size_t>(c)]));
+    return batches;
+  }
   std::vector<std::size_t> cursor(static_cast<std::size_t>(k), 0);
   auto remaining = [&](size_type c) { return members[static_cast<std::size_t>(c)].size() - cursor[static_cast<std::size_t>(c)]; };
   std::vector<std::vector<index_type>> batches;
@@ -209,7 +220,7 @@ edit_plan<std::remove_const_t<X>> plan_edit_order(const B& be, matrix_view<X, ty
   edit_plan<T> plan;
   plan.clustering = kmeans(be, x, km);
   plan.seed = plan.clustering.seed;
-  plan.batches = batches_from_clusters(plan.clustering, opt.batch_size);
+  plan.batches = batches_from_clusters(plan.clustering, opt.batch_size, opt.whole_clusters);
   const std::vector<T> host = beacon::download(be, x);
   const auto hx = host_matrix<const T>(host.data(), x.rows(), x.cols());
   if (opt.ordering == batch_ordering::nearest_centroid) plan.batches = detail::chain_batches(hx, std::move(plan.batches));
