@@ -32,7 +32,7 @@ bench: all
 	@for b in $(BUILD)/bin/bench_*; do echo "== $$b"; $$b $(BENCH_ARGS) || exit 1; done
 
 test-clang: deps
-	cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ -DBEACON_ENABLE_CUDA=OFF \
+	cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ -DBEACON_ENABLE_CUDA=OFF -DBEACON_TORCH_EXAMPLE=OFF \
 	  -DBEACON_BUILD_BENCH=OFF $(CMAKE_ARGS)
 	cmake --build build-clang -j $(JOBS)
 	ctest --test-dir build-clang --output-on-failure -j $(JOBS)

@@ -20,7 +20,7 @@ is_allowed() {
 
 rank() {  # the layer of a folder under include/beacon
   case "$1" in
-    core) echo 0 ;; backend) echo 1 ;; moe|plan|semantic|diffusion) echo 2 ;; io) echo 3 ;; edit) echo 4 ;; *) echo 5 ;;
+    core) echo 0 ;; backend) echo 1 ;; moe|plan|semantic|diffusion) echo 2 ;; io|interop) echo 3 ;; edit) echo 4 ;; *) echo 5 ;;
   esac
 }
 folder_of() {  # include/beacon/<folder>/... -> folder; top-level umbrella headers -> "umbrella"
