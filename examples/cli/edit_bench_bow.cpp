@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <numeric>
 
-#include "edit_bench_common.hpp"
+#include "edit_bench_hosts.hpp"
 
 namespace beacon::cli::edit_bench {
 namespace {
@@ -39,56 +39,26 @@ mat pool(const bow_model& h, const token_lists& toks, const std::vector<int>& id
   return out;
 }
 
-/// Pre-trains every weight on src -> pred, rephrase -> pred and loc -> loc_ans (AdamW, batches of
-/// 256, until an epoch answers every question or --pretrain-epochs).
+/// Pre-trains every weight on src -> pred, rephrase -> pred and loc -> loc_ans (lr 5e-3, batches of 256).
 pretrain_report pretrain(bow_model& h, const question_set& q, const args& a, progress& bar) {
-  const auto t0 = clock_type::now();
-  const auto N = static_cast<int>(q.tokens.size());
-  beacon::adamw opt;
-  opt.lr = 5e-3;
-  opt.weight_decay = 0;
-  const int batch = 256;
-  std::vector<int> order(static_cast<std::size_t>(N));
-  std::iota(order.begin(), order.end(), 0);
-  pretrain_report r;
-  for (long long epoch = 0; epoch < a.pretrain_epochs; ++epoch) {
-    const philox_stream rng{a.seed + 77, static_cast<std::uint64_t>(epoch) << 32};
-    for (int i = N - 1; i > 0; --i)
-      std::swap(order[static_cast<std::size_t>(i)],
-                order[static_cast<std::size_t>(static_cast<int>(rng.uniform(static_cast<std::uint64_t>(i)) * static_cast<float>(i + 1)) % (i + 1))]);
-    int correct_total = 0;
-    double loss_total = 0;
-    for (int first = 0; first < N; first += batch) {
-      const std::vector<int> idx(order.begin() + first, order.begin() + std::min(N, first + batch));
-      std::vector<index_type> y;
-      for (int i : idx) y.push_back(q.labels[static_cast<std::size_t>(i)]);
-      zero_grads(h.params());
-      const mat X = pool(h, q.tokens, idx);
-      mat cache;
-      const mat H = X + ffn_forward(h.ffn, X, &cache);
-      mat dH, dlogits;
-      int correct = 0;
-      loss_total += cross_entropy(H, y, h.w_out, dH, &correct, &dlogits) * static_cast<double>(idx.size());
-      correct_total += correct;
-      grads_of(h.w_out).noalias() += dlogits.transpose() * H;
-      mat dX;
-      ffn_backward(h.ffn, X, cache, dH, &dX);
-      dX += dH;
-      auto G = grads_of(h.emb);
-      for (std::size_t b = 0; b < idx.size(); ++b) {
-        const auto& t = q.tokens[static_cast<std::size_t>(idx[b])];
-        const float inv = 1.0f / static_cast<float>(t.size());
-        for (int w : t) G.row(w) += inv * dX.row(static_cast<size_type>(b));
-      }
-      adamw_step_all(opt, h.params());
+  return pretrain_host(h.params(), q, a, 5e-3, 256, bar, [&](const std::vector<int>& idx, const std::vector<index_type>& y, int& correct) {
+    const mat X = pool(h, q.tokens, idx);
+    mat cache;
+    const mat H = X + ffn_forward(h.ffn, X, &cache);
+    mat dH, dlogits;
+    const double loss = cross_entropy(H, y, h.w_out, dH, &correct, &dlogits);
+    grads_of(h.w_out).noalias() += dlogits.transpose() * H;
+    mat dX;
+    ffn_backward(h.ffn, X, cache, dH, &dX);
+    dX += dH;
+    auto G = grads_of(h.emb);
+    for (std::size_t b = 0; b < idx.size(); ++b) {
+      const auto& t = q.tokens[static_cast<std::size_t>(idx[b])];
+      const float inv = 1.0f / static_cast<float>(t.size());
+      for (int w : t) G.row(w) += inv * dX.row(static_cast<size_type>(b));
     }
-    r.epochs = epoch + 1;
-    bar.show("pre-training host", 0, 1, epoch + 1, loss_total / N);
-    if (correct_total == N) break;  // every original fact answered (during the epoch)
-  }
-  bar.clear();
-  r.seconds = seconds_since(t0);
-  return r;
+    return loss;
+  });
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 // This file: the options, the data, the orders and the runs. The hosts are edit_bench_bow.cpp and
 // edit_bench_transformer.cpp, the methods the library's (edit_bench_methods.hpp), the report
 // edit_bench_report.cpp, the embedded data edit_bench_data.cpp.
+#include "edit_bench_hosts.hpp"
 #include "edit_bench_methods.hpp"
 
 namespace beacon::cli::edit_bench {

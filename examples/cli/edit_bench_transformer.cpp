@@ -19,40 +19,11 @@ namespace {
 
 using namespace transformer;
 
+/// Pre-trains every weight on src -> pred, rephrase -> pred and loc -> loc_ans (lr 2e-3, batches of 128).
 pretrain_report pretrain(transformer_model& m, const question_set& q, int cls_id, const args& a, progress& bar) {
-  const auto t0 = clock_type::now();
-  const auto N = static_cast<int>(q.tokens.size());
-  beacon::adamw opt;
-  opt.lr = 2e-3;
-  opt.weight_decay = 0;
-  const int batch = 128;
-  std::vector<int> order(static_cast<std::size_t>(N));
-  std::iota(order.begin(), order.end(), 0);
-  pretrain_report r;
-  for (long long epoch = 0; epoch < a.pretrain_epochs; ++epoch) {
-    const philox_stream rng{a.seed + 77, static_cast<std::uint64_t>(epoch) << 32};
-    for (int i = N - 1; i > 0; --i)
-      std::swap(order[static_cast<std::size_t>(i)],
-                order[static_cast<std::size_t>(static_cast<int>(rng.uniform(static_cast<std::uint64_t>(i)) * static_cast<float>(i + 1)) % (i + 1))]);
-    int correct_total = 0;
-    double loss_total = 0;
-    for (int first = 0; first < N; first += batch) {
-      const std::vector<int> idx(order.begin() + first, order.begin() + std::min(N, first + batch));
-      std::vector<index_type> y;
-      for (int i : idx) y.push_back(q.labels[static_cast<std::size_t>(i)]);
-      zero_grads(m.params());
-      int correct = 0;
-      loss_total += training_loss(m, batch_of(q.tokens, idx, cls_id), y, true, &correct) * static_cast<double>(idx.size());
-      correct_total += correct;
-      adamw_step_all(opt, m.params());
-    }
-    r.epochs = epoch + 1;
-    bar.show("pre-training host", 0, 1, epoch + 1, loss_total / N);
-    if (correct_total == N) break;  // every original fact answered (during the epoch)
-  }
-  bar.clear();
-  r.seconds = seconds_since(t0);
-  return r;
+  return pretrain_host(m.params(), q, a, 2e-3, 128, bar, [&](const std::vector<int>& idx, const std::vector<index_type>& y, int& correct) {
+    return training_loss(m, batch_of(q.tokens, idx, cls_id), y, true, &correct);
+  });
 }
 
 /// The frozen model's features of questions [first, first + n): block input, routing row, h0.

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "../edit_bench_common.hpp"
+#include "../edit_bench_hosts.hpp"
 #include "attention.hpp"
 #include "layer_norm.hpp"
 
