@@ -51,7 +51,7 @@ void check_close(const dmat& analytic, const dmat& numeric, double tol = 1e-6) {
 
 }  // namespace
 
-TEST_CASE("hosts::layer_norm: rows have mean beta and spread gamma; the backward matches finite differences") {
+TEST_CASE("hosts::layer_norm: rows have mean beta and spread gamma, and the backward matches finite differences") {
   const beacon::cpu be{1};
   const size_type n = 5, d = 6;
   dmat x = beacon_test::random_matrix(n, d, 1) * 3.0;
