@@ -244,6 +244,10 @@ struct kv_anchor_router {
       if (identity()) return nullptr;
       return shared() ? &shared_ : &per_expert_[static_cast<std::size_t>(p)];
     }
+    projection<T, B>* projection_of(size_type p) {
+      if (identity()) return nullptr;
+      return shared() ? &shared_ : &per_expert_[static_cast<std::size_t>(p)];
+    }
 
     projection<T, B> make_projection(const B& be, const std::string& prefix, std::uint64_t id) const {
       projection<T, B> p{parameter<T, B>(be, prefix + "w_down", {rank_, d_model_}), parameter<T, B>(be, prefix + "w_up", {key_dim_, rank_})};
@@ -286,7 +290,7 @@ struct kv_anchor_router {
         const size_type trainable = std::max<size_type>(0, first + count - trainable_first);  // key rows of this block that train
         const auto key_grad = trainable > 0 ? keys_.grad().row_block(trainable_first, trainable) : matrix_view<T, space>();
         const auto ds_train = sub_columns(ds_block, trainable_first - first, trainable);
-        auto* q = const_cast<projection<T, B>*>(projection_of(p));
+        projection<T, B>* q = projection_of(p);
         const bool projection_trains = q && (q->down.trainable() || q->up.trainable());
         if (!cosine) {
           if (trainable > 0) gemm(be, transpose::yes, transpose::no, scale, ds_train, matrix_view<const T, space>(v(c, p)), T(1), key_grad);
