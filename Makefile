@@ -4,17 +4,19 @@
 #   make test     ... and run the whole test suite with ctest
 #   make bench    ... and run the benchmark suite (short mode; BENCH_ARGS= for a full run)
 #   make test-clang  build the CPU suite with clang++ in build-clang/ and run it (CI runs it beside g++)
-#   make sanitize build and run the CPU tests under ASan + UBSan in build-asan/
+#   make sanitize build and run the CPU tests and the beacon command's tests under ASan + UBSan in build-asan/
+#   make fuzz     build the libFuzzer harnesses (clang) in build-fuzz/ and run each for FUZZ_SECONDS (default 300)
 #   make compile-cost  compile time and peak memory of every translation unit (docs/benchmarks.md)
 #   make demo     build the `beacon` command and run the lifelong-editing benchmark + a schedule
-#   make clean    remove build/ and build-asan/
+#   make clean    remove build/, build-asan/, build-clang/ and build-fuzz/
 
 BUILD      ?= build
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 BENCH_ARGS ?= --benchmark_min_time=0.05
+FUZZ_SECONDS ?= 300
 
-.PHONY: all deps configure test test-clang bench sanitize demo clean compile-cost
+.PHONY: all deps configure test test-clang bench sanitize fuzz demo clean compile-cost
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -39,9 +41,15 @@ test-clang: deps
 
 sanitize: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DBEACON_SANITIZE=ON -DBEACON_ENABLE_CUDA=OFF \
-	  -DBEACON_BUILD_BENCH=OFF -DBEACON_BUILD_EXAMPLES=OFF -DBEACON_HEADER_TESTS=OFF $(CMAKE_ARGS)
+	  -DBEACON_BUILD_BENCH=OFF -DBEACON_BUILD_EXAMPLES=OFF -DBEACON_BUILD_CLI=ON -DBEACON_HEADER_TESTS=OFF $(CMAKE_ARGS)
 	cmake --build build-asan -j $(JOBS)
-	ctest --test-dir build-asan --output-on-failure -j $(JOBS) -L unit
+	ctest --test-dir build-asan --output-on-failure -j $(JOBS) -L 'unit|cli'
+
+fuzz: deps
+	cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DBEACON_FUZZ=ON -DBEACON_ENABLE_CUDA=OFF \
+	  -DBEACON_BUILD_TESTS=OFF -DBEACON_BUILD_EXAMPLES=OFF -DBEACON_BUILD_CLI=OFF -DBEACON_BUILD_BENCH=OFF $(CMAKE_ARGS)
+	cmake --build build-fuzz -j $(JOBS)
+	scripts/run_fuzzers.sh build-fuzz $(FUZZ_SECONDS)
 
 compile-cost: all
 	python3 scripts/measure_compile.py $(BUILD) --probe
@@ -54,4 +62,4 @@ demo: configure
 	@echo "pictures: $(BUILD)/edit-bench.svg (methods) and $(BUILD)/schedule.svg (per-token alpha_bar); results: $(BUILD)/edit-bench.json"
 
 clean:
-	rm -rf $(BUILD) build-asan build-clang
+	rm -rf $(BUILD) build-asan build-clang build-fuzz

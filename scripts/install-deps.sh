@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(cmake make g++ pkg-config libeigen3-dev doctest-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev
           # the second compiler CI builds with (make test-clang), with its OpenMP runtime
           clang libomp-dev
+          # libFuzzer and the sanitizer runtimes of clang (make fuzz)
+          libclang-rt-dev
           # DLPack interop (include/beacon/interop/dlpack.hpp) and the libtorch client example (examples/libtorch_edit)
           libdlpack-dev libtorch-dev
           # the independent cross-checks of the test suite (tests/reference): PyTorch, scikit-learn, numpy

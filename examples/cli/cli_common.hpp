@@ -7,12 +7,18 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <beacon/io/atomic_file.hpp>
+
+#include "numbers.hpp"
 
 namespace beacon::cli {
 
@@ -51,18 +57,23 @@ inline std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
-/// Writes text to `path`, or stdout when path is empty or "-".
-inline void emit(const std::string& path, const std::string& text) {
+/// Writes text to `path` through the library's one output path (io::write_file_atomic: a regular
+/// file atomically, a device directly, every write checked), or to standard output when path is
+/// empty or "-" (checked too). A failure is an io_error naming the path and the OS error (exit 1).
+inline void emit(const std::string& path, std::string text) {
+  if (!text.empty() && text.back() != '\n') text += '\n';
+  const auto bytes = std::as_bytes(std::span<const char>(text.data(), text.size()));
   if (path.empty() || path == "-") {
-    std::cout << text;
-    if (!text.empty() && text.back() != '\n') std::cout << '\n';
+    std::fflush(stdout);  // keep the order of earlier printf output
+    io::write_to_descriptor(1, bytes, "standard output");
     return;
   }
-  std::ofstream out(path, std::ios::trunc);
-  if (!out) throw input_error("cannot write '" + path + "'");
-  out << text;
-  if (!text.empty() && text.back() != '\n') out << '\n';
+  io::write_file_atomic(path, bytes);
 }
+
+/// JSON text that never throws on strings that are not UTF-8 (a path given on the command line):
+/// invalid bytes become U+FFFD.
+inline std::string json_text(const nlohmann::json& j, int indent = -1) { return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace); }
 
 /// Lower-case words split on non-alphanumerics (the tool's tokenizer).
 inline std::vector<std::string> tokenize(const std::string& text) {

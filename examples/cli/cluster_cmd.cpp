@@ -50,7 +50,7 @@ void run_kmeans(const kmeans_args& a) {
   for (size_type c = 0; c < r.clusters; ++c)
     centroids.push_back(std::vector<double>(r.centroids.begin() + c * r.dim, r.centroids.begin() + (c + 1) * r.dim));
   j["centroids"] = centroids;
-  emit(a.json, j.dump());
+  emit(a.json, json_text(j));
 }
 
 void run_plan(const plan_args& a) {
@@ -72,7 +72,7 @@ void run_plan(const plan_args& a) {
          {"seed", p.seed},
          {"kmeans", {{"clusters", p.clustering.clusters}, {"inertia", p.clustering.inertia}, {"iterations", p.clustering.iterations}}}};
   }
-  emit(a.json, j.dump());
+  emit(a.json, json_text(j));
 }
 
 }  // namespace
@@ -81,12 +81,12 @@ void add_cluster_commands(CLI::App& app) {
   auto ka = std::make_shared<kmeans_args>();
   auto* k = app.add_subcommand("kmeans", "k-means of the rows of a 2-D float32/float64 .npy matrix");
   k->add_option("--input", ka->input, "N x d .npy file (float32 or float64, C order)")->required();
-  k->add_option("--k", ka->k, "number of clusters")->check(CLI::PositiveNumber);
+  k->add_option("--k", ka->k, "number of clusters (at most the number of rows)")->check(integer_in(1, 1000000));
   k->add_option("--init", ka->init, "k-means++|random|first")->check(CLI::IsMember({"k-means++", "random", "first"}));
-  k->add_option("--n-init", ka->n_init, "restarts; the lowest inertia wins")->check(CLI::PositiveNumber);
-  k->add_option("--max-iter", ka->max_iter, "Lloyd iterations at most")->check(CLI::PositiveNumber);
-  k->add_option("--tol", ka->tol, "tolerance on the centre shift, relative to the data variance")->check(CLI::NonNegativeNumber);
-  k->add_option("--seed", ka->seed, "random seed")->check(CLI::NonNegativeNumber);
+  k->add_option("--n-init", ka->n_init, "restarts; the lowest inertia wins")->check(integer_in(1, 1000));
+  k->add_option("--max-iter", ka->max_iter, "Lloyd iterations at most")->check(integer_in(1, 1000000));
+  k->add_option("--tol", ka->tol, "tolerance on the centre shift, relative to the data variance")->check(real_in(0, 1e6));
+  k->add_option("--seed", ka->seed, "random seed")->check(integer_in(0, max_seed));
   k->add_option("--backend", ka->backend, "cpu|cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   k->add_option("--json", ka->json, "output file (default: stdout)");
   k->callback([ka] { run_kmeans(*ka); });
@@ -94,9 +94,9 @@ void add_cluster_commands(CLI::App& app) {
   auto pa = std::make_shared<plan_args>();
   auto* p = app.add_subcommand("plan", "Plan an editing order: batches of similar edits (LEMoE's clustering-based ordering)");
   p->add_option("--input", pa->input, "N x d .npy file of edit embeddings")->required();
-  p->add_option("--batch", pa->batch, "edits per editing step")->required()->check(CLI::PositiveNumber);
+  p->add_option("--batch", pa->batch, "edits per editing step")->required()->check(integer_in(1, 1000000000));
   p->add_option("--order", pa->order, "cluster|random")->check(CLI::IsMember({"cluster", "random"}));
-  p->add_option("--seed", pa->seed, "random seed")->check(CLI::NonNegativeNumber);
+  p->add_option("--seed", pa->seed, "random seed")->check(integer_in(0, max_seed));
   p->add_option("--json", pa->json, "output file (default: stdout)");
   p->callback([pa] { run_plan(*pa); });
 }

@@ -7,11 +7,18 @@
 // This file: the options, the data, the orders and the runs. The hosts are edit_bench_bow.cpp and
 // edit_bench_transformer.cpp, the methods the library's (edit_bench_methods.hpp), the report
 // edit_bench_report.cpp, the embedded data edit_bench_data.cpp.
+#include <beacon/core/host_memory.hpp>
+
+#include <unistd.h>
+
 #include "edit_bench_hosts.hpp"
 #include "edit_bench_methods.hpp"
 
 namespace beacon::cli::edit_bench {
 namespace {
+
+/// Words in one question (src, rephrase, loc) of a data file at most.
+constexpr std::size_t max_question_words = 512;
 
 /// The records to edit: --edits of the data file, or of the embedded synthetic knowledge base.
 std::vector<record> read_records(const args& a, std::size_t& skipped) {
@@ -30,10 +37,46 @@ std::vector<record> read_records(const args& a, std::size_t& skipped) {
                       a.data + "', got " + std::to_string(a.edits));
   const auto T = std::min<std::size_t>(a.edits > 0 ? static_cast<std::size_t>(a.edits) : 1000, file.records.size());
   file.records.resize(T);
+  // The hosts hold a question as a row of word embeddings (the transformer attends over all pairs):
+  // a question is bounded, so one record cannot make a batch's tensors explode.
+  for (std::size_t i = 0; i < T; ++i) {
+    const auto& r = file.records[i];
+    for (const auto& [field, text] : {std::pair{"src", &r.src}, std::pair{"rephrase", &r.rephrase}, std::pair{"loc", &r.loc}}) {
+      const auto words = tokenize(*text).size();
+      if (words > max_question_words)
+        throw input_error(beacon::concat("beacon edit-bench: '", a.data, "': record ", i, " field '", field, "' has ", words, " words, expected at most ",
+                                         max_question_words));
+    }
+  }
   return std::move(file.records);
 }
 
+/// Refuses sizes that cannot fit before allocating them: S experts of 2 d h + d + h floats, each
+/// with its gradient and two AdamW moments, and the host's rows (3 T questions of d floats, a few copies).
+void check_memory(const args& a, long long T) {
+  const double d = static_cast<double>(a.d), h = static_cast<double>(a.expert_hidden), S = static_cast<double>(a.steps);
+  const double bytes = 4.0 * 4.0 * S * (2 * d * h + d + h) + 16.0 * 4.0 * 3.0 * static_cast<double>(T) * d;
+  const double limit = static_cast<double>(physical_memory_bytes()) / 2;
+  if (bytes > limit)
+    throw value_error(beacon::concat("beacon edit-bench: arguments '--steps', '--host-dim', '--expert-hidden' and '--edits' expected sizes that fit in half of "
+                                     "this machine's memory (", static_cast<long long>(limit / 1e6), " MB), got ", a.steps, " steps x d ", a.d,
+                                     " x expert hidden ", a.expert_hidden, " over ", T, " edits: about ", static_cast<long long>(bytes / 1e6), " MB"));
+}
+
+/// An output the run will write at its end must have a folder we can write to: say so now, not
+/// after minutes of editing.
+void check_output_folder(const std::string& path, const char* option) {
+  if (path.empty() || path == "-") return;
+  const auto slash = path.find_last_of('/');
+  const std::string folder = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  if (::access(folder.c_str(), W_OK) != 0)
+    throw io_error(beacon::concat("beacon edit-bench: argument '", option, "': cannot write into folder '", folder, "': ", std::strerror(errno)));
+}
+
 void run(const args& a) {
+  check_output_folder(a.json, "--json");
+  check_output_folder(a.svg, "--svg");
+  check_output_folder(a.save, "--save");
   if (a.threads > 0) compute_threads = a.threads;
   const auto t_start = clock_type::now();
   progress bar;
@@ -43,6 +86,7 @@ void run(const args& a) {
   const std::vector<record> recs = read_records(a, skipped);
   const auto T = static_cast<long long>(recs.size());
   if (a.steps > T) throw value_error("beacon edit-bench: argument '--steps' expected at most --edits (" + std::to_string(T) + "), got " + std::to_string(a.steps));
+  check_memory(a, T);
 
   // The host, pre-trained and frozen, and the features of every question (edit::edit_set).
   prepared_host p = a.host == "transformer" ? prepare_transformer_host(recs, a, bar) : prepare_bow_host(recs, a, bar);
@@ -154,38 +198,41 @@ void add_edit_bench_command(CLI::App& app) {
   auto a = std::make_shared<args>();
   auto* cmd = app.add_subcommand("edit-bench", "Lifelong editing end to end: pre-train a small knowledge model, edit it (ft, moe, LEMoE variants), score Rel/Gen/Loc");
   cmd->add_option("--data", a->data, "ZsRE-format JSON (EasyEdit/MEND records); default: an embedded synthetic knowledge base");
-  cmd->add_option("--edits", a->edits, "number of edits T (default 1000 with --data, 300 embedded)")->check(CLI::PositiveNumber);
-  cmd->add_option("--steps", a->steps, "editing steps S (batch = T/S)")->check(CLI::PositiveNumber);
+  cmd->add_option("--edits", a->edits, "number of edits T (default 1000 with --data, 300 embedded)")->check(integer_in(1, 10000000));
+  cmd->add_option("--steps", a->steps, "editing steps S (batch = T/S)")->check(integer_in(1, 1000000));
   cmd->add_option("--methods", a->methods, "comma list of ft,moe,lemoe-gate,lemoe,lemoe+plan,lemoe+replay,lemoe+anchors,lemoe+anchors+plan,lemoe+keys,lemoe+keys+plan,"
                                         "lemoe+keys+clusters,lemoe+instance-anchors,lemoe+instance-anchors+plan (default: all)")
       ->delimiter(',')
       ->check(CLI::IsMember(method_names()));
   cmd->add_option("--chunk", a->chunk, "rollback protocol: streams of N edits, the model reset between streams, metrics averaged")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--orders", a->orders, "random edit orders (seeds) per method")->check(CLI::PositiveNumber);
-  cmd->add_option("--seed", a->seed, "seed of the data generator, host model, orders and experts");
-  cmd->add_option("--threads", a->threads, "CPU threads of the host model and the adaptors (default: all)")->check(CLI::PositiveNumber);
-  cmd->add_option("--max-iters", a->max_iters, "training iterations per editing step at most")->check(CLI::PositiveNumber);
-  cmd->add_option("--loss-threshold", a->loss_threshold, "stop a step's training when the batch loss is below this")->check(CLI::PositiveNumber);
-  cmd->add_option("--lr", a->lr, "AdamW learning rate of the adaptors")->check(CLI::PositiveNumber);
-  cmd->add_option("--ft-lr", a->ft_lr, "AdamW learning rate of fine-tuning (ft)")->check(CLI::PositiveNumber);
-  cmd->add_option("--null-threshold", a->null_threshold, "lemoe+anchors(+plan): cosine to the expert key below which an instance uses no expert");
-  cmd->add_option("--key-threshold", a->key_threshold, "lemoe+keys(+plan): cosine to the nearest expert key below which an instance uses no expert");
+      ->check(integer_in(1, 10000000));
+  cmd->add_option("--orders", a->orders, "random edit orders (seeds) per method")->check(integer_in(1, 100));
+  cmd->add_option("--seed", a->seed, "seed of the data generator, host model, orders and experts")->check(integer_in(0, max_seed));
+  cmd->add_option("--threads", a->threads, "CPU threads of the host model and the adaptors (default: all)")->check(integer_in(1, 1024));
+  cmd->add_option("--max-iters", a->max_iters, "training iterations per editing step at most")->check(integer_in(1, 1000000));
+  cmd->add_option("--loss-threshold", a->loss_threshold, "stop a step's training when the batch loss is below this")->check(real_in(0, 1e6, true));
+  cmd->add_option("--lr", a->lr, "AdamW learning rate of the adaptors")->check(real_in(0, 10, true));
+  cmd->add_option("--ft-lr", a->ft_lr, "AdamW learning rate of fine-tuning (ft)")->check(real_in(0, 10, true));
+  cmd->add_option("--null-threshold", a->null_threshold, "lemoe+anchors(+plan): cosine to the expert key below which an instance uses no expert")
+      ->check(real_in(-1, 1));
+  cmd->add_option("--key-threshold", a->key_threshold, "lemoe+keys(+plan): cosine to the nearest expert key below which an instance uses no expert")
+      ->check(real_in(-1, 1));
   cmd->add_option("--anchor-threshold", a->anchor_threshold,
-                  "lemoe+instance-anchors(+plan): cosine to the nearest stored anchor below which an instance uses no expert");
+                  "lemoe+instance-anchors(+plan): cosine to the nearest stored anchor below which an instance uses no expert")
+      ->check(real_in(-1, 1));
   cmd->add_option("--loss", a->loss, "training loss of every method: ce, or semantic (semantic re-weighted CE, edits filtered by d0)")
       ->check(CLI::IsMember({"ce", "semantic"}));
   cmd->add_option("--filter-fraction", a->filter_fraction, "--loss semantic: share of edits with the largest d0 left out of training (0 keeps all)")
-      ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--pretrain-epochs", a->pretrain_epochs, "host pre-training epochs at most")->check(CLI::PositiveNumber);
+      ->check(real_in(0, 1));
+  cmd->add_option("--pretrain-epochs", a->pretrain_epochs, "host pre-training epochs at most")->check(integer_in(1, 100000));
   cmd->add_option("--host", a->host, "host model: bow (bag of words: mean-pooled embeddings, one FFN block) or transformer (a Transformer encoder "
                                      "whose last FFN carries the adaptor)")
       ->check(CLI::IsMember({"bow", "transformer"}));
-  cmd->add_option("--host-dim,--d", a->d, "host model width d")->check(CLI::Range(1, 4096));
-  cmd->add_option("--ffn-hidden", a->ffn_hidden, "host FFN hidden width (default 4 d)")->check(CLI::Range(1, 16384));
-  cmd->add_option("--layers", a->layers, "--host transformer: encoder layers")->check(CLI::Range(1, 12));
-  cmd->add_option("--heads", a->heads, "--host transformer: attention heads (must divide --host-dim)")->check(CLI::Range(1, 64));
-  cmd->add_option("--expert-hidden", a->expert_hidden, "adaptor expert hidden width")->check(CLI::PositiveNumber);
+  cmd->add_option("--host-dim,--d", a->d, "host model width d")->check(integer_in(1, 4096));
+  cmd->add_option("--ffn-hidden", a->ffn_hidden, "host FFN hidden width (default 4 d)")->check(integer_in(1, 16384));
+  cmd->add_option("--layers", a->layers, "--host transformer: encoder layers")->check(integer_in(1, 12));
+  cmd->add_option("--heads", a->heads, "--host transformer: attention heads (must divide --host-dim)")->check(integer_in(1, 64));
+  cmd->add_option("--expert-hidden", a->expert_hidden, "adaptor expert hidden width")->check(integer_in(1, 16384));
   cmd->add_option("--json", a->json, "write the results as JSON to this file ('-' = stdout)");
   cmd->add_option("--svg", a->svg, "write a grouped bar chart (Rel/Gen/Loc/Avg per method) to this file");
   cmd->add_option("--save", a->save, "save the final lemoe adaptor, else the last LEMoE variant run (safetensors; see `beacon inspect`)");

@@ -71,7 +71,7 @@ void report(const args& a, const std::vector<std::string>& method_order, const s
     for (const auto& [k, v] : ctx.header.items()) j[k] = v;
     j["results"] = res;
     j["summary"] = summary_json;
-    emit(a.json, j.dump(2));
+    emit(a.json, json_text(j, 2));
   }
   if (!a.svg.empty()) emit(a.svg, chart.render());
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // `beacon inspect FILE`: what an adaptor checkpoint holds (experts, keys, config, frozen flags) and
 // whether its checksum matches, without knowing the adaptor's C++ type.
+#include <beacon/io/json.hpp>
 #include <beacon/io/safetensors.hpp>
 
 #include <nlohmann/json.hpp>
@@ -24,12 +25,10 @@ void run(const inspect_args& a) {
   const std::string stored = meta("checksum"), actual = io::fnv1a64(f.data());
   const std::string status = stored.empty() ? "absent" : (stored == actual ? "ok" : "mismatch");
   nlohmann::json frozen = nlohmann::json::object(), config = nlohmann::json::object();
-  try {
-    if (!meta("frozen").empty()) frozen = nlohmann::json::parse(meta("frozen"));
-    if (!meta("config").empty()) config = nlohmann::json::parse(meta("config"));
-  } catch (const nlohmann::json::exception& e) {
-    throw format_error(std::string("beacon inspect: malformed metadata: ") + e.what());
-  }
+  // Depth-limited parses (printing a deeper value would recurse past the stack), strict counts.
+  if (!meta("frozen").empty()) frozen = io::parse_json(meta("frozen"), "beacon inspect: '" + a.file + "': frozen metadata");
+  if (!meta("config").empty()) config = io::parse_json(meta("config"), "beacon inspect: '" + a.file + "': config metadata");
+  const long long experts = meta("experts").empty() ? 0 : io::parse_count(meta("experts"), 0, 1000000, "beacon inspect: '" + a.file + "': expert count");
   // Frozen rows per tensor: format 2 stores {name: rows}, format 1 a list of fully frozen names.
   auto frozen_rows = [&](const io::tensor_info& t) -> long long {
     const long long rows = t.shape.empty() ? 1 : (t.shape.size() == 2 ? t.shape[0] : 1);
@@ -70,9 +69,10 @@ void run(const inspect_args& a) {
   nlohmann::json anchors = nullptr;
   if (f.has("router.anchor_owner")) {
     std::vector<long long> per_expert;
+    per_expert.assign(static_cast<std::size_t>(experts), 0);
     for (auto owner : f.read<std::int32_t>("router.anchor_owner")) {
-      if (owner < 0) throw format_error("beacon inspect: negative anchor owner in '" + a.file + "'");
-      if (static_cast<std::size_t>(owner) >= per_expert.size()) per_expert.resize(static_cast<std::size_t>(owner) + 1, 0);
+      if (owner < 0 || owner >= experts)  // bounded by the expert count: a corrupt owner must not size an allocation
+        throw format_error(beacon::concat("beacon inspect: '", a.file, "': anchor owner ", owner, " is not one of the ", experts, " experts"));
       ++per_expert[static_cast<std::size_t>(owner)];
     }
     long long total = 0;
@@ -80,19 +80,20 @@ void run(const inspect_args& a) {
     anchors = {{"count", total}, {"per_expert", per_expert}};
   }
   const nlohmann::json j = {{"file", a.file},          {"format", meta("format")}, {"adaptor", meta("adaptor")},
-                            {"experts", meta("experts").empty() ? 0 : std::stoll(meta("experts"))},
+                            {"experts", experts},
                             {"config", config},        {"checksum", {{"stored", stored}, {"actual", actual}, {"status", status}}},
                             {"keys", keys},            {"anchors", anchors},      {"tensors", tensors}};
   if (a.json) {
-    emit("", j.dump(2));
+    emit("", json_text(j, 2));
+    if (status == "mismatch") throw format_error("beacon inspect: checksum mismatch in '" + a.file + "'");  // exit 1 with --json too
     return;
   }
   std::cout << a.file << "\n  format   " << meta("format") << "\n  adaptor  " << meta("adaptor") << "\n  experts  " << j["experts"]
-            << "\n  config   " << config.dump() << "\n  checksum " << status << " (" << actual << ")\n  keys\n";
+            << "\n  config   " << json_text(config) << "\n  checksum " << status << " (" << actual << ")\n  keys\n";
   for (const auto& k : keys) std::cout << "    " << k["name"].get<std::string>() << "  |k| = " << k["norm"] << (k["frozen"] ? "  frozen" : "  trainable") << "\n";
-  if (!anchors.is_null()) std::cout << "  anchors  " << anchors["count"] << " (per expert " << anchors["per_expert"].dump() << ")\n";
+  if (!anchors.is_null()) std::cout << "  anchors  " << anchors["count"] << " (per expert " << json_text(anchors["per_expert"]) << ")\n";
   std::cout << "  tensors (" << tensors.size() << ")\n";
-  for (const auto& t : tensors) std::cout << "    " << t["name"].get<std::string>() << " " << t["dtype"].get<std::string>() << " " << t["shape"].dump() << (t["frozen"] ? " frozen" : "") << "\n";
+  for (const auto& t : tensors) std::cout << "    " << t["name"].get<std::string>() << " " << t["dtype"].get<std::string>() << " " << json_text(t["shape"]) << (t["frozen"] ? " frozen" : "") << "\n";
   if (status == "mismatch") throw format_error("beacon inspect: checksum mismatch in '" + a.file + "'");
 }
 

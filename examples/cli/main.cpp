@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // The `beacon` command: lifelong-editing benchmark and tools over the beacon library.
 //   beacon schedule | kmeans | plan | inspect | edit-bench   (see `beacon <command> --help`); beacon --version
-// Exit codes: 0 success, 1 unreadable or corrupt input, 2 bad usage.
+// Exit codes: 0 success, 1 unreadable or corrupt input or a failed write (standard output included), 2 bad usage.
 #include <beacon/core/config.hpp>
 #include <beacon/core/error.hpp>
+
+#include <cerrno>
+#include <cstring>
 
 #include "cli_common.hpp"
 
@@ -35,8 +38,18 @@ int main(int argc, char** argv) {
   } catch (const beacon::shape_error& e) {
     std::cerr << "beacon: error: " << e.what() << "\n";
     return 2;
-  } catch (const beacon::error& e) {  // unreadable or corrupt input (format_error, I/O)
+  } catch (const beacon::error& e) {  // unreadable or corrupt input (format_error), a failed read or write (io_error)
     std::cerr << "beacon: " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "beacon: out of memory\n";
+    return 1;
+  }
+  // Everything printed to standard output must have arrived: a full disk or a closed descriptor
+  // behind stdout is a failure (exit 1), not a silent truncation.
+  std::cout.flush();
+  if (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    std::cerr << "beacon: cannot write standard output" << (errno ? std::string(": ") + std::strerror(errno) : std::string()) << "\n";
     return 1;
   }
   return 0;

@@ -3,6 +3,8 @@
 #include <beacon/diffusion/entropy_schedule.hpp>
 #include <beacon/diffusion/information.hpp>
 #include <beacon/diffusion/schedule.hpp>
+#include <beacon/io/read_file.hpp>
+#include <beacon/core/host_memory.hpp>
 
 #include <map>
 #include <sstream>
@@ -51,19 +53,30 @@ std::string arrays_json(const diffusion::schedule_tables& t) {
   return s;
 }
 
+/// Refuses, before computing anything, a request whose tables and text would not fit in memory:
+/// 9 buffers of T doubles per row, and about 24 characters per printed value.
+void check_size(const schedule_args& a, std::size_t rows) {
+  const double bytes = static_cast<double>(rows) * static_cast<double>(a.steps) * 9.0 * (8.0 + 24.0);
+  const double limit = static_cast<double>(physical_memory_bytes()) / 2;
+  if (bytes > limit)
+    throw value_error(beacon::concat("beacon schedule: argument '--steps' expected at most ", static_cast<long long>(limit / (static_cast<double>(rows) * 9 * 32)),
+                                     " for ", rows, rows == 1 ? " schedule" : " schedules", " (half of this machine's memory), got ", a.steps));
+}
+
 void run(const schedule_args& a) {
   const auto kind = diffusion::parse_schedule_kind(a.kind);
   std::vector<series> rows;
   if (kind != diffusion::schedule_kind::info) {
     if (!a.e.empty() || !a.sentence.empty()) throw value_error("beacon schedule: argument '--e/--sentence' expected only with --kind info");
+    check_size(a, 1);
     rows.push_back({"", "", 0, diffusion::make_schedule(kind, a.steps)});
   } else {
     const diffusion::info_schedule s(a.steps, {.lambda = a.lambda});
     if (!a.sentence.empty()) {
       std::vector<std::string> lines;
       if (!a.corpus.empty()) {
-        std::ifstream in(a.corpus);
-        if (!in) throw input_error("cannot read corpus '" + a.corpus + "'");
+        const auto bytes = io::read_file(a.corpus, "schedule");  // a regular file only: not /dev/zero, not a directory
+        std::istringstream in(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
         for (std::string l; std::getline(in, l);) lines.push_back(l);
       } else {
         lines.assign(std::begin(builtin_corpus), std::end(builtin_corpus));
@@ -86,9 +99,11 @@ void run(const schedule_args& a) {
       diffusion::corpus_statistics stats(static_cast<size_type>(vocab.size()));
       for (const auto& d : docs) stats.add_sentence(d);
       const auto e = diffusion::normalised_information(diffusion::token_information(stats, sentence));
+      check_size(a, words.size());
       for (std::size_t i = 0; i < words.size(); ++i) rows.push_back({words[i], "token", e[i], s.tables(e[i])});
     } else {
       const std::vector<double> es = a.e.empty() ? std::vector<double>{0.0} : a.e;
+      check_size(a, es.size());
       for (double v : es) rows.push_back({json_number(v), "e", v, s.tables(v)});
     }
   }
@@ -137,9 +152,9 @@ void add_schedule_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("schedule", "Print a noise schedule's buffers (InfoDiffusion / DiffuSeq schedules)");
   cmd->add_option("--kind", args->kind, "linear|cosine|sqrt|trunc_cos|trunc_lin|pw_lin|info")
       ->check(CLI::IsMember({"linear", "cosine", "sqrt", "trunc_cos", "trunc_lin", "pw_lin", "info"}));
-  cmd->add_option("--steps", args->steps, "number of diffusion steps T")->check(CLI::PositiveNumber);
-  cmd->add_option("--lambda", args->lambda, "info: strength of the entropy bump (>= 0)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--e", args->e, "info: normalised information values, comma separated")->delimiter(',');
+  cmd->add_option("--steps", args->steps, "number of diffusion steps T")->check(integer_in(1, 1000000));
+  cmd->add_option("--lambda", args->lambda, "info: strength of the entropy bump (>= 0)")->check(real_in(0, 1e6));
+  cmd->add_option("--e", args->e, "info: normalised information values, comma separated")->delimiter(',')->check(real_in(-1e6, 1e6));
   cmd->add_option("--sentence", args->sentence, "info: a sentence; e per word from --corpus (or a built-in sample corpus)");
   cmd->add_option("--corpus", args->corpus, "info: text file, one sentence per line, for the word statistics")->check(CLI::ExistingFile);
   cmd->add_option("--format", args->format, "json|csv|svg")->check(CLI::IsMember({"json", "csv", "svg"}));

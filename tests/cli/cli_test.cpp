@@ -18,26 +18,10 @@
 #include <string>
 #include <sys/wait.h>
 
-namespace {
-struct result {
-  int code;
-  std::string out;
-};
-result run(const std::string& args) {
-  const std::string cmd = std::string(BEACON_CLI) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (p && std::fgets(buf, sizeof buf, p)) out += buf;
-  const int status = p ? ::pclose(p) : -1;
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-std::string scratch(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("beacon-cli-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
-}
-}  // namespace
+#include "cli_support.hpp"
+
+using beacon_cli_test::run;
+using beacon_cli_test::scratch;
 
 TEST_CASE("schedule: JSON buffers with 17 significant digits, spot values of the spec") {
   const auto r = run("schedule --kind sqrt --steps 2000");

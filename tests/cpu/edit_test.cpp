@@ -116,7 +116,7 @@ TEST_CASE("edit::load_zsre reads ZsRE records, trims answers, skips empty target
   CHECK_THROWS_WITH_AS(edit::load_zsre(write_temp("beacon_edit_object.json", R"({"src":"q"})")), doctest::Contains("expected a JSON array"),
                        beacon::format_error);
   CHECK_THROWS_WITH_AS(edit::load_zsre(write_temp("beacon_edit_bad.json", "[{")), doctest::Contains("not valid JSON"), beacon::format_error);
-  CHECK_THROWS_AS(edit::load_zsre("/nonexistent/beacon.json"), beacon::format_error);
+  CHECK_THROWS_AS(edit::load_zsre("/nonexistent/beacon.json"), beacon::io_error);
 }
 
 TEST_CASE("edit::split_streams and order_stream: streams of N edits, every edit in exactly one batch, planned and random") {

@@ -37,6 +37,14 @@ class format_error : public error {
   using error::error;
 };
 
+/// An operating-system call on a file failed (open, read, write, fsync, rename) or a path is not
+/// the kind of file the call needs (a directory, a device where a regular file is read). The message
+/// names the path and the OS error.
+class io_error : public error {
+ public:
+  using error::error;
+};
+
 /// A CUDA runtime or cuBLAS call failed; `code()` is the raw status value.
 class cuda_error : public error {
  public:

@@ -4,13 +4,15 @@
 // alt, loc, loc_ans; EasyEdit and MEND ship their ZsRE splits this way).
 
 #include <cstddef>
-#include <fstream>
+#include <string_view>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "../core/error.hpp"
+#include "../io/json.hpp"
+#include "../io/read_file.hpp"
 #include "record.hpp"
 
 namespace beacon::edit {
@@ -29,20 +31,14 @@ struct zsre_records {
   std::size_t skipped = 0;  ///< records without a usable `alt` (empty after trimming)
 };
 
-/// Reads a JSON array of ZsRE records. A missing file, invalid JSON, a non-array, a record that is
+/// Reads a JSON array of ZsRE records. A missing or non-regular file is an io_error; invalid JSON, a non-array, a record that is
 /// not an object, or a missing or non-string key is a format_error naming the file, the record
 /// index and the key. Extra keys are ignored; answers (pred, alt, loc_ans) are trimmed; records
 /// whose `alt` is empty are skipped and counted.
-inline zsre_records load_zsre(const std::string& path) {
+/// parse_zsre reads the records from JSON text in memory; `path` names it in errors.
+inline zsre_records parse_zsre(std::string_view text, const std::string& path) {
   const char* fn = "edit::load_zsre";
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw format_error(beacon::concat("beacon::", fn, ": cannot read '", path, "'"));
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw format_error(beacon::concat("beacon::", fn, ": '", path, "' is not valid JSON: ", e.what()));
-  }
+  const nlohmann::json j = io::parse_json(text, beacon::concat("beacon::", fn, ": '", path, "'"));
   if (!j.is_array()) throw format_error(beacon::concat("beacon::", fn, ": '", path, "': expected a JSON array of ZsRE records"));
   zsre_records out;
   for (std::size_t i = 0; i < j.size(); ++i) {
@@ -63,6 +59,11 @@ inline zsre_records load_zsre(const std::string& path) {
     out.records.push_back(std::move(x));
   }
   return out;
+}
+
+inline zsre_records load_zsre(const std::string& path) {
+  const std::vector<std::byte> bytes = io::read_file(path, "edit::load_zsre");
+  return parse_zsre(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), path);
 }
 
 }  // namespace beacon::edit

@@ -35,6 +35,7 @@
 #include "../moe/instance_anchor_router.hpp"
 #include "../moe/kv_anchor_router.hpp"
 #include "../moe/softmax_topk_router.hpp"
+#include "json.hpp"
 #include "safetensors.hpp"
 
 namespace beacon::io {
@@ -55,11 +56,10 @@ inline nlohmann::json options_json(const moe::kv_router_options& o) {
           {"train_route", static_cast<int>(o.train_route)}, {"null_route", o.null_route},
           {"null_threshold", o.null_threshold},           {"init_scale", o.init_scale}};
 }
+inline constexpr const char* router_options_field = "config metadata 'router'";
 template <class E>
 E enum_from(const nlohmann::json& j, const char* key, int count) {
-  const int v = j.at(key).get<int>();
-  if (v < 0 || v >= count) throw std::out_of_range(beacon::concat("router option '", key, "' is ", v, ", expected 0..", count - 1));
-  return static_cast<E>(v);
+  return static_cast<E>(integer_field(j, key, 0, count - 1, router_options_field));
 }
 inline void options_from(const nlohmann::json& j, moe::kv_router_options& o) {
   o.gate = enum_from<moe::gate_norm>(j, "gate", 2);
@@ -67,9 +67,9 @@ inline void options_from(const nlohmann::json& j, moe::kv_router_options& o) {
   o.projection = enum_from<moe::projection_mode>(j, "projection", 3);
   o.key = enum_from<moe::key_init>(j, "key", 3);
   o.train_route = enum_from<moe::training_route>(j, "train_route", 2);
-  o.null_route = j.at("null_route").get<bool>();
-  o.null_threshold = j.at("null_threshold").get<double>();
-  o.init_scale = j.at("init_scale").get<double>();
+  o.null_route = bool_field(j, "null_route", router_options_field);
+  o.null_threshold = real_field(j, "null_threshold", router_options_field);
+  o.init_scale = real_field(j, "init_scale", router_options_field);
 }
 inline nlohmann::json options_json(const moe::softmax_router_options& o) {
   return {{"gate", static_cast<int>(o.gate)}, {"noise_std", o.noise_std}, {"load_balance_weight", o.load_balance_weight},
@@ -77,14 +77,14 @@ inline nlohmann::json options_json(const moe::softmax_router_options& o) {
 }
 inline void options_from(const nlohmann::json& j, moe::softmax_router_options& o) {
   o.gate = enum_from<moe::gate_norm>(j, "gate", 2);
-  o.noise_std = j.at("noise_std").get<double>();
-  o.load_balance_weight = j.at("load_balance_weight").get<double>();
-  o.init_scale = j.at("init_scale").get<double>();
+  o.noise_std = real_field(j, "noise_std", router_options_field);
+  o.load_balance_weight = real_field(j, "load_balance_weight", router_options_field);
+  o.init_scale = real_field(j, "init_scale", router_options_field);
 }
 inline nlohmann::json options_json(const moe::instance_anchor_options& o) { return {{"threshold", o.threshold}, {"centre", o.centre}}; }
 inline void options_from(const nlohmann::json& j, moe::instance_anchor_options& o) {
-  o.threshold = j.at("threshold").get<double>();
-  o.centre = j.at("centre").get<bool>();
+  o.threshold = real_field(j, "threshold", router_options_field);
+  o.centre = bool_field(j, "centre", router_options_field);
 }
 
 /// Routers whose state is stored anchors (data), saved beside the parameters.
@@ -173,12 +173,12 @@ void save_adaptor(const Adaptor& a, const std::string& path, const chunk_writer&
   write_file_atomic(path, serialize_safetensors(metadata, tensors), writer);
 }
 
-/// Reads an adaptor of type Adaptor saved by save_adaptor (from any backend) onto backend `be`.
+/// Reads an adaptor of type Adaptor from a parsed safetensors file (saved by save_adaptor, from any
+/// backend) onto backend `be`; `path` names the file in errors.
 template <class Adaptor, class Backend>
-Adaptor load_adaptor(const Backend& be, const std::string& path, const load_options& options = {}) {
+Adaptor load_adaptor(const Backend& be, const safetensors_file& f, const std::string& path, const load_options& options = {}) {
   using T = typename Adaptor::scalar;
   using space = typename Adaptor::space;
-  const safetensors_file f = read_safetensors(path);
   auto bad = [&](const std::string& what) { return detail::bad_file(path, what); };
   auto meta = [&](const char* key) -> const std::string& {
     const auto it = f.metadata.find(key);
@@ -214,24 +214,35 @@ Adaptor load_adaptor(const Backend& be, const std::string& path, const load_opti
   nlohmann::json frozen;
   size_type experts = 0;
   try {
-    const nlohmann::json j = nlohmann::json::parse(meta("config"));
-    cfg.d_model = j.at("d_model").get<size_type>();
-    cfg.expert_hidden = j.at("expert_hidden").get<size_type>();
-    cfg.router_rank = j.at("router_rank").get<size_type>();
-    cfg.key_dim = j.at("key_dim").get<size_type>();
-    cfg.lambda = j.at("lambda").get<double>();
+    const std::string cf = "config metadata";
+    const nlohmann::json j = parse_json(meta("config"), cf);
+    constexpr std::int64_t max_size = std::int64_t{1} << 24;
+    cfg.d_model = integer_field(j, "d_model", 1, max_size, cf);
+    cfg.expert_hidden = integer_field(j, "expert_hidden", 1, max_size, cf);
+    cfg.router_rank = integer_field(j, "router_rank", 0, max_size, cf);
+    cfg.key_dim = integer_field(j, "key_dim", 0, max_size, cf);
+    cfg.lambda = real_field(j, "lambda", cf);
+    if (!j.contains("seed") || !j.at("seed").is_number_unsigned()) throw format_error(cf + ": 'seed' is not a non-negative integer");
     cfg.seed = j.at("seed").get<std::uint64_t>();
-    cfg.freeze_earlier_experts = j.at("freeze_earlier_experts").get<bool>();
+    cfg.freeze_earlier_experts = bool_field(j, "freeze_earlier_experts", cf);
+    if (!j.contains("router")) throw format_error(cf + ": lacks 'router'");
     detail::options_from(j.at("router"), cfg.router);
-    frozen = nlohmann::json::parse(meta("frozen"));
-    experts = std::stoll(meta("experts"));
-  } catch (const std::exception& e) {
-    throw bad(std::string("config metadata is malformed: ") + e.what());
+    frozen = parse_json(meta("frozen"), "frozen metadata");
+    experts = parse_count(meta("experts"), 0, 1000000, "expert count");
+  } catch (const format_error& e) {
+    throw bad(e.what());
   }
-  if (experts < 0 || experts > 1000000) throw bad(beacon::concat("expert count ", experts, " is out of range"));
-  const auto in_range = [](size_type v, size_type lo) { return v >= lo && v <= (size_type{1} << 24); };
-  if (!in_range(cfg.d_model, 1) || !in_range(cfg.expert_hidden, 1) || !in_range(cfg.router_rank, 0) || !in_range(cfg.key_dim, 0))
-    throw bad("config sizes are out of range");
+  // The sizes the config claims, against the parameters the file holds: a corrupt config must not
+  // make the loader allocate more than a few times the file (every expert holds >= d x h values).
+  {
+    const double d = static_cast<double>(cfg.d_model), h = static_cast<double>(cfg.expert_hidden), r = static_cast<double>(cfg.router_rank),
+                 k = static_cast<double>(cfg.key_dim), e = static_cast<double>(experts);
+    const double claimed = d * (r + k + 2) + (e + 1) * (k + d + 3 * d * h + h) + e * d * r;
+    const double held = static_cast<double>(f.data().size()) / sizeof(T);
+    if (claimed > 4 * held + double(std::int64_t{1} << 26))
+      throw bad(beacon::concat("config (d_model ", cfg.d_model, ", expert_hidden ", cfg.expert_hidden, ", router_rank ", cfg.router_rank, ", key_dim ",
+                               cfg.key_dim, ", ", experts, " experts) describes far more parameters than the file's ", f.data().size(), " data bytes"));
+  }
   Adaptor a = [&] {
     try {
       return Adaptor(be, cfg);
@@ -250,7 +261,8 @@ Adaptor load_adaptor(const Backend& be, const std::string& path, const load_opti
     if (!frozen.is_object()) throw bad("frozen metadata is not an object of row counts");
     for (auto it = frozen.begin(); it != frozen.end(); ++it) {
       const nlohmann::json& rows = it.value();
-      if (!rows.is_number_integer() || rows.template get<long long>() < 0) throw bad("frozen metadata for '" + it.key() + "' is not a row count");
+      if (!rows.is_number_unsigned() || rows.template get<std::uint64_t>() > (std::uint64_t{1} << 40))
+        throw bad("frozen metadata for '" + it.key() + "' is not a row count");
       frozen_rows[it.key()] = rows.template get<size_type>();
     }
   } else {
@@ -318,6 +330,12 @@ Adaptor load_adaptor(const Backend& be, const std::string& path, const load_opti
   }
   be.synchronize();
   return a;
+}
+
+/// Reads an adaptor of type Adaptor saved by save_adaptor (from any backend) onto backend `be`.
+template <class Adaptor, class Backend>
+Adaptor load_adaptor(const Backend& be, const std::string& path, const load_options& options = {}) {
+  return load_adaptor<Adaptor>(be, read_safetensors(path), path, options);
 }
 
 }  // namespace beacon::io

@@ -12,7 +12,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
+#include <limits>
+#include <string_view>
 #include <map>
 #include <span>
 #include <string>
@@ -22,6 +23,8 @@
 
 #include "../core/error.hpp"
 #include "atomic_file.hpp"
+#include "json.hpp"
+#include "read_file.hpp"
 
 namespace beacon::io {
 
@@ -80,7 +83,7 @@ class safetensors_file {
       throw format_error(beacon::concat("beacon::safetensors: tensor '", name, "' has dtype ", dtype_name(t.type), ", expected ",
                                         dtype_name(dtype_of<T>())));
     std::vector<T> out((t.end - t.begin) / sizeof(T));
-    std::memcpy(out.data(), data().data() + t.begin, t.end - t.begin);
+    if (!out.empty()) std::memcpy(out.data(), data().data() + t.begin, t.end - t.begin);
     return out;
   }
 
@@ -100,12 +103,8 @@ inline safetensors_file safetensors_file::parse(std::vector<std::byte> bytes) {
   for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<std::uint64_t>(bytes[static_cast<std::size_t>(i)]);
   if (n > max_header_bytes) throw bad(beacon::concat("header length ", n, " exceeds the 100 MB limit"));
   if (n > bytes.size() - 8) throw bad(beacon::concat("header length ", n, " exceeds the ", bytes.size() - 8, " bytes after it"));
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(reinterpret_cast<const char*>(bytes.data()) + 8, reinterpret_cast<const char*>(bytes.data()) + 8 + n);
-  } catch (const nlohmann::json::exception& e) {
-    throw bad(std::string("header is not valid JSON: ") + e.what());
-  }
+  const nlohmann::json header = parse_json(std::string_view(reinterpret_cast<const char*>(bytes.data()) + 8, static_cast<std::size_t>(n)),
+                                           "beacon::safetensors: header");
   if (!header.is_object()) throw bad("header is not a JSON object");
   safetensors_file f;
   const std::uint64_t data_size = bytes.size() - 8 - n;
@@ -132,14 +131,17 @@ inline safetensors_file safetensors_file::parse(std::vector<std::byte> bytes) {
     else if (dt == "I64") info.type = dtype::i64;
     else throw bad(where + ": unsupported dtype '" + dt + "' (expected F32, F64, I32 or I64)");
     if (!t["shape"].is_array()) throw bad(where + ": shape is not an array");
-    std::uint64_t count = 1;
+    std::uint64_t count = 1, bytes_needed = 0;  // overflow-checked: a product that wraps must not pass as small
+    bool overflow = false;
     for (const auto& s : t["shape"]) {
-      if (!s.is_number_integer() || s.get<std::int64_t>() < 0) throw bad(where + ": shape entries must be non-negative integers");
-      info.shape.push_back(s.get<std::int64_t>());
-      const auto e = static_cast<std::uint64_t>(info.shape.back());
-      if (e != 0 && count > (std::uint64_t{1} << 62) / e) throw bad(where + ": shape is too large");
-      count *= e;
+      if (!s.is_number_unsigned()) throw bad(where + ": shape entries must be non-negative integers");  // JSON's non-negative integers parse unsigned
+      const auto e = s.get<std::uint64_t>();
+      if (e > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) throw bad(where + ": shape entry is too large");
+      info.shape.push_back(static_cast<std::int64_t>(e));
+      overflow = overflow || __builtin_mul_overflow(count, e, &count);
     }
+    overflow = overflow || __builtin_mul_overflow(count, std::uint64_t{dtype_size(info.type)}, &bytes_needed);
+    if (overflow) throw bad(where + ": shape x dtype size overflows 64 bits");
     const auto& off = t["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
       throw bad(where + ": data_offsets must be two non-negative integers");
@@ -147,8 +149,8 @@ inline safetensors_file safetensors_file::parse(std::vector<std::byte> bytes) {
     info.end = off[1].get<std::uint64_t>();
     if (info.begin > info.end) throw bad(beacon::concat(where, ": data_offsets [", info.begin, ", ", info.end, "] are reversed"));
     if (info.end > data_size) throw bad(beacon::concat(where, ": data_offsets end ", info.end, " is past the data buffer (", data_size, " bytes)"));
-    if (info.end - info.begin != count * dtype_size(info.type))
-      throw bad(beacon::concat(where, ": ", info.end - info.begin, " bytes do not match shape x dtype (", count * dtype_size(info.type), ")"));
+    if (info.end - info.begin != bytes_needed)
+      throw bad(beacon::concat(where, ": ", info.end - info.begin, " bytes do not match shape x dtype (", bytes_needed, ")"));
     f.tensors.push_back(std::move(info));
   }
   std::sort(f.tensors.begin(), f.tensors.end(), [](const tensor_info& a, const tensor_info& b) {
@@ -168,11 +170,7 @@ inline safetensors_file safetensors_file::parse(std::vector<std::byte> bytes) {
 
 /// Reads and validates a file. I/O errors are beacon::error; content errors format_error.
 inline safetensors_file read_safetensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw error("beacon::read_safetensors: cannot open '" + path + "'");
-  std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::byte> bytes(raw.size());
-  std::memcpy(bytes.data(), raw.data(), raw.size());
+  std::vector<std::byte> bytes = read_file(path, "read_safetensors");
   try {
     return safetensors_file::parse(std::move(bytes));
   } catch (const format_error& e) {
@@ -206,8 +204,9 @@ inline std::vector<std::byte> serialize_safetensors(const std::map<std::string, 
     if (t.name == "__metadata__" || header.contains(t.name))
       throw value_error("beacon::serialize_safetensors: argument 'tensors' expected unique names other than __metadata__, got '" + t.name + "' twice");
     std::uint64_t count = 1;
-    for (auto s : t.shape) count *= static_cast<std::uint64_t>(s);
-    if (count * dtype_size(t.type) != t.bytes.size())
+    bool overflow = false;
+    for (auto s : t.shape) overflow = overflow || s < 0 || __builtin_mul_overflow(count, static_cast<std::uint64_t>(s), &count);
+    if (overflow || count * dtype_size(t.type) != t.bytes.size())
       throw shape_error(beacon::concat("beacon::serialize_safetensors: tensor '", t.name, "' has ", t.bytes.size(), " bytes, shape needs ",
                                        count * dtype_size(t.type)));
     header[t.name] = {{"dtype", dtype_name(t.type)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
@@ -221,7 +220,7 @@ inline std::vector<std::byte> serialize_safetensors(const std::map<std::string, 
   std::memcpy(out.data() + 8, text.data(), text.size());
   std::size_t at = 8 + text.size();
   for (const auto& t : tensors) {
-    std::memcpy(out.data() + at, t.bytes.data(), t.bytes.size());
+    if (!t.bytes.empty()) std::memcpy(out.data() + at, t.bytes.data(), t.bytes.size());
     at += t.bytes.size();
   }
   return out;

@@ -70,9 +70,16 @@ batch_similarity measure_batches(matrix_view<X, host_space> x, const std::vector
     for (index_type i : batch) {
       if (i < 0 || i >= x.rows())
         beacon::detail::fail("measure_batches", "batches", beacon::detail::concat("edit indices in [0, ", x.rows(), ")"), i);
-      double norm = 0;
-      for (size_type j = 0; j < d; ++j) norm += static_cast<double>(x(i, j)) * static_cast<double>(x(i, j));
-      const double inv = norm > 0 ? 1.0 / std::sqrt(norm) : 0.0;
+      // The norm scaled by the row's largest magnitude, so that values near the double range do not
+      // overflow to infinity (which would silently count the row as a zero vector).
+      double scale = 0, norm = 0;
+      for (size_type j = 0; j < d; ++j) {
+        const double v = static_cast<double>(x(i, j));
+        if (!std::isfinite(v)) beacon::detail::fail("measure_batches", "x", "finite values", beacon::detail::concat(v, " at row ", i, ", column ", j));
+        scale = std::max(scale, std::abs(v));
+      }
+      for (size_type j = 0; j < d && scale > 0; ++j) norm += (static_cast<double>(x(i, j)) / scale) * (static_cast<double>(x(i, j)) / scale);
+      const double inv = norm > 0 ? 1.0 / (std::sqrt(norm) * scale) : 0.0;
       for (size_type j = 0; j < d; ++j) s[static_cast<std::size_t>(j)] += static_cast<double>(x(i, j)) * inv;
       self += norm > 0 ? 1.0 : 0.0;
     }
@@ -216,7 +223,7 @@ edit_plan<std::remove_const_t<X>> plan_edit_order(const B& be, matrix_view<X, ty
   using T = std::remove_const_t<X>;
   detail::check_batch_size("plan_edit_order", opt.batch_size, x.rows());
   kmeans_options<T> km = opt.kmeans;
-  km.clusters = opt.clusters > 0 ? opt.clusters : (x.rows() + opt.batch_size - 1) / opt.batch_size;
+  km.clusters = opt.clusters > 0 ? opt.clusters : x.rows() / opt.batch_size + (x.rows() % opt.batch_size != 0);  // ceil, without overflow
   edit_plan<T> plan;
   plan.clustering = kmeans(be, x, km);
   plan.seed = plan.clustering.seed;
@@ -241,8 +248,11 @@ edit_plan<std::remove_const_t<X>> random_edit_order(matrix_view<X, host_space> x
   }
   edit_plan<std::remove_const_t<X>> plan;
   plan.seed = seed;
-  for (size_type first = 0; first < x.rows(); first += batch_size)
-    plan.batches.emplace_back(order.begin() + first, order.begin() + std::min(x.rows(), first + batch_size));
+  for (size_type first = 0; first < x.rows();) {  // batch_size may be near the index range: never add past rows
+    const size_type last = first + std::min(batch_size, x.rows() - first);
+    plan.batches.emplace_back(order.begin() + first, order.begin() + last);
+    first = last;
+  }
   plan.similarity = measure_batches(x, plan.batches);
   return plan;
 }

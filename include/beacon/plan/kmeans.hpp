@@ -66,11 +66,20 @@ struct kmeans_result {
 
 namespace detail {
 
+/// Finite data whose squared distances stay finite in T: |x| < sqrt(max(T) / d) / 2, so that
+/// d * (2 |x|)^2 (the largest squared distance between two points) and every squared norm fit.
+/// Larger values would turn potentials and inertia into infinity and every point into a tie.
 template <class T>
 void check_data(const char* fn, const std::vector<T>& host_x, size_type n, size_type d) {
-  for (size_type i = 0; i < n * d; ++i)
-    if (!std::isfinite(host_x[static_cast<std::size_t>(i)]))
-      beacon::detail::fail(fn, "x", "finite values", beacon::detail::concat(host_x[static_cast<std::size_t>(i)], " at row ", i / d, ", column ", i % d));
+  const double limit = std::sqrt(static_cast<double>(std::numeric_limits<T>::max()) / static_cast<double>(std::max<size_type>(d, 1))) / 2;
+  for (size_type i = 0; i < n * d; ++i) {
+    const T v = host_x[static_cast<std::size_t>(i)];
+    if (!std::isfinite(v))
+      beacon::detail::fail(fn, "x", "finite values", beacon::detail::concat(v, " at row ", i / d, ", column ", i % d));
+    if (std::abs(static_cast<double>(v)) >= limit)
+      beacon::detail::fail(fn, "x", beacon::detail::concat("values of magnitude below ", limit, " (squared distances over ", d, " columns must stay finite)"),
+                           beacon::detail::concat(v, " at row ", i / d, ", column ", i % d));
+  }
 }
 
 /// The per-backend state of a Lloyd run (everything sized by the data lives on the backend).

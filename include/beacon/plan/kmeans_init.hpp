@@ -81,9 +81,13 @@ std::vector<double> initial_centroids(matrix_view<const T, host_space> x, size_t
         std::partial_sum(closest.begin(), closest.end(), cumulative.begin());
         double best_potential = std::numeric_limits<double>::infinity();
         size_type best_row = 0;
+        if (!std::isfinite(potential))
+          beacon::detail::fail("initial_centroids", "x", "data whose squared distances are finite (scale it down)", "an infinite k-means++ potential");
         for (size_type t = 0; t < trials; ++t) {
-          const double target = uniform() * potential;
-          auto row = static_cast<size_type>(std::upper_bound(cumulative.begin(), cumulative.end(), target) - cumulative.begin());
+          // Every point on a centre (potential 0): any point is as good; draw one uniformly.
+          auto row = potential > 0 ? static_cast<size_type>(std::upper_bound(cumulative.begin(), cumulative.end(), uniform() * potential) -
+                                                            cumulative.begin())
+                                   : index_below(n);
           row = std::min(row, n - 1);
           std::vector<double> center(static_cast<std::size_t>(d));
           for (size_type j = 0; j < d; ++j) center[static_cast<std::size_t>(j)] = static_cast<double>(x(row, j));
@@ -92,7 +96,7 @@ std::vector<double> initial_centroids(matrix_view<const T, host_space> x, size_t
             candidate[static_cast<std::size_t>(i)] = std::min(closest[static_cast<std::size_t>(i)], detail::squared_distance(x, i, center.data()));
             pot += candidate[static_cast<std::size_t>(i)];
           }
-          if (pot < best_potential) {  // first best candidate wins ties
+          if (t == 0 || pot < best_potential) {  // first best candidate wins ties
             best_potential = pot;
             best_row = row;
             best_dist = candidate;
