@@ -3,7 +3,8 @@
 #   make          install missing Debian packages, configure (Release) and build everything
 #   make test     ... and run the whole test suite with ctest
 #   make bench    ... and run the benchmark suite (short mode; BENCH_ARGS= for a full run)
-#   make test-clang  build the CPU suite with clang++ in build-clang/ and run it (CI runs it beside g++)
+#   make test-clang  build the CPU suite with clang++ in build-clang/ and run it (CI runs it beside g++; the examples and
+#                 the command are built by g++ and under ASan)
 #   make sanitize build and run the CPU tests and the beacon command's tests under ASan + UBSan in build-asan/
 #   make fuzz     build the libFuzzer harnesses (clang) in build-fuzz/ and run each for FUZZ_SECONDS (default 300)
 #   make compile-cost  compile time and peak memory of every translation unit (docs/benchmarks.md)
@@ -35,7 +36,7 @@ bench: all
 
 test-clang: deps
 	cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ -DBEACON_ENABLE_CUDA=OFF -DBEACON_TORCH_EXAMPLE=OFF \
-	  -DBEACON_BUILD_BENCH=OFF $(CMAKE_ARGS)
+	  -DBEACON_BUILD_BENCH=OFF -DBEACON_BUILD_EXAMPLES=OFF -DBEACON_BUILD_CLI=OFF $(CMAKE_ARGS)
 	cmake --build build-clang -j $(JOBS)
 	ctest --test-dir build-clang --output-on-failure -j $(JOBS)
 

@@ -4,5 +4,7 @@
 
 #include "io/adaptor_checkpoint.hpp"
 #include "io/atomic_file.hpp"
+#include "io/json.hpp"
 #include "io/npy.hpp"
+#include "io/read_file.hpp"
 #include "io/safetensors.hpp"

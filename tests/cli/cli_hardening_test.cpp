@@ -20,6 +20,7 @@
 #include <beacon/moe.hpp>
 
 #include "cli_support.hpp"
+#include "support/rewrite_checkpoint.hpp"
 
 using beacon_cli_test::run;
 using beacon_cli_test::run_shell;
@@ -50,18 +51,7 @@ std::string checkpoint_with(const std::string& name, const std::string& key, con
   for (int e = 0; e < 2; ++e) a.insert_expert(beacon::moe::expert_init<float>::random_normal(static_cast<std::uint64_t>(e)), {});
   const std::string path = scratch(name);
   beacon::io::save_adaptor(a, path);
-  if (key.empty()) return path;
-  const auto f = beacon::io::read_safetensors(path);
-  auto meta = f.metadata;
-  meta[key] = value;
-  std::vector<std::vector<float>> values;
-  std::vector<beacon::io::tensor_view_bytes> tensors;
-  values.reserve(f.tensors.size());
-  for (const auto& t : f.tensors) {
-    values.push_back(f.read<float>(t.name));
-    tensors.push_back(beacon::io::tensor_bytes(t.name, t.shape, values.back()));
-  }
-  beacon::io::write_file_atomic(path, beacon::io::serialize_safetensors(meta, tensors));
+  if (!key.empty()) beacon_test::rewrite_checkpoint(path, {{key, value}});
   return path;
 }
 }  // namespace
@@ -152,25 +142,8 @@ TEST_CASE("inspect: an anchor owner far beyond the experts is refused, not used 
   a.insert_expert(beacon::moe::expert_init<float>::random_normal(1), beacon::as_view(std::as_const(e)));
   const std::string path = scratch("owners.safetensors");
   beacon::io::save_adaptor(a, path);
-  const auto f = beacon::io::read_safetensors(path);
-  std::vector<std::vector<float>> values;
-  std::vector<beacon::io::tensor_view_bytes> tensors;
-  std::vector<std::int32_t> owners;
-  values.reserve(f.tensors.size());
-  for (const auto& t : f.tensors) {
-    if (t.name == "router.anchor_owner") {
-      owners.assign(static_cast<std::size_t>(t.shape[0]), 2147483000);
-      tensors.push_back(beacon::io::tensor_bytes(t.name, t.shape, owners));
-      continue;
-    }
-    values.push_back(f.read<float>(t.name));
-    tensors.push_back(beacon::io::tensor_bytes(t.name, t.shape, values.back()));
-  }
-  std::vector<std::byte> data;
-  for (const auto& t : tensors) data.insert(data.end(), t.bytes.begin(), t.bytes.end());
-  auto meta = f.metadata;
-  meta["checksum"] = beacon::io::fnv1a64(data);
-  beacon::io::write_file_atomic(path, beacon::io::serialize_safetensors(meta, tensors));
+  const auto owners = beacon::io::read_safetensors(path).info("router.anchor_owner").shape[0];
+  beacon_test::rewrite_checkpoint(path, {}, {{"router.anchor_owner", std::vector<std::int32_t>(static_cast<std::size_t>(owners), 2147483000)}}, true);
   const auto r = run("inspect " + path);
   CHECK(r.code == 1);
   CHECK(r.out.find("anchor owner 2147483000 is not one of the 1 experts") != std::string::npos);
@@ -186,7 +159,7 @@ TEST_CASE("a path that is not UTF-8 is printed in JSON with U+FFFD instead of th
   CHECK(j["file"].get<std::string>().find("\xef\xbf\xbd") != std::string::npos);  // U+FFFD
 }
 
-TEST_CASE("numeric options: parsed whole, finite, in range; NaN, -1 seeds, junk and huge sizes exit 2 naming option and range") {
+TEST_CASE("numeric options: parsed whole, finite, in range - NaN, -1 seeds, junk and huge sizes exit 2 naming option and range") {
   struct bad_option {
     const char* args;
     const char* message;

@@ -71,7 +71,8 @@ inline bool bool_field(const nlohmann::json& j, const char* key, const std::stri
 inline std::int64_t parse_count(const std::string& text, std::int64_t lo, std::int64_t hi, const std::string& what) {
   std::int64_t x = 0;
   bool ok = !text.empty() && text.size() <= 18;  // 18 digits cannot overflow
-  for (char c : text) {
+  for (std::size_t i = 0; ok && i < text.size(); ++i) {  // stops at the first bad character, before any overflow
+    const char c = text[i];
     if (c < '0' || c > '9') ok = false;
     else x = x * 10 + (c - '0');
   }
