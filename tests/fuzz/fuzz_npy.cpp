@@ -7,10 +7,13 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "fuzz_check.hpp"
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {
     const auto m = beacon::io::parse_npy(std::span<const std::byte>(reinterpret_cast<const std::byte*>(data), size), "fuzz.npy");
-    if (static_cast<std::uint64_t>(m.rows) * static_cast<std::uint64_t>(m.cols) != m.values.size()) std::abort();  // the shape describes the values
+    FUZZ_CHECK(m.rows >= 0 && m.cols >= 0);
+    FUZZ_CHECK(static_cast<std::uint64_t>(m.rows) * static_cast<std::uint64_t>(m.cols) == m.values.size());  // the shape describes the values
   } catch (const beacon::error&) {
   }
   return 0;

@@ -8,18 +8,21 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "fuzz_check.hpp"
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::vector<std::byte> bytes(size);
   if (size > 0) std::memcpy(bytes.data(), data, size);
   try {
     const auto f = beacon::io::safetensors_file::parse(std::move(bytes));
     for (const auto& t : f.tensors) {
-      if (t.end > f.data().size() || t.begin > t.end) std::abort();
-      switch (t.type) {
-        case beacon::io::dtype::f32: (void)f.read<float>(t.name); break;
-        case beacon::io::dtype::f64: (void)f.read<double>(t.name); break;
-        case beacon::io::dtype::i32: (void)f.read<std::int32_t>(t.name); break;
-        case beacon::io::dtype::i64: (void)f.read<std::int64_t>(t.name); break;
+      FUZZ_CHECK(t.begin <= t.end && t.end <= f.data().size());
+      const std::size_t bytes = t.end - t.begin;
+      switch (t.type) {  // every tensor reads back with as many elements as its byte range holds
+        case beacon::io::dtype::f32: FUZZ_CHECK(f.read<float>(t.name).size() * 4 == bytes); break;
+        case beacon::io::dtype::f64: FUZZ_CHECK(f.read<double>(t.name).size() * 8 == bytes); break;
+        case beacon::io::dtype::i32: FUZZ_CHECK(f.read<std::int32_t>(t.name).size() * 4 == bytes); break;
+        case beacon::io::dtype::i64: FUZZ_CHECK(f.read<std::int64_t>(t.name).size() * 8 == bytes); break;
       }
     }
   } catch (const beacon::error&) {

@@ -7,11 +7,12 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "fuzz_check.hpp"
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {
     const auto r = beacon::edit::parse_zsre(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz.json");
-    for (const auto& rec : r.records)
-      if (rec.alt.empty()) std::abort();
+    for (const auto& rec : r.records) FUZZ_CHECK(!rec.alt.empty());
   } catch (const beacon::error&) {
   }
   return 0;
