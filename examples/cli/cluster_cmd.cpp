@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_common.hpp"
+#include "progress.hpp"
 
 namespace beacon::cli {
 namespace {
@@ -16,11 +17,20 @@ struct kmeans_args {
   std::string input, init = "k-means++", json, backend = "cpu";
   long long k = 8, n_init = 1, max_iter = 300, seed = 0;
   double tol = 1e-4;
+  bool quiet = false;
 };
 struct plan_args {
   std::string input, order = "cluster", json;
   long long batch = 0, seed = 0;
+  bool quiet = false;
 };
+
+/// k-means progress: one step per restart, its Lloyd iterations and inertia as the detail.
+template <class Options>
+void report_progress(Options& o, progress& bar, const char* label) {
+  bar.begin(label, o.restarts);
+  o.on_iteration = [&bar](const plan::kmeans_progress& p) { bar.update(p.restart, p.iteration + 1, p.inertia); };
+}
 
 io::npy_matrix load(const std::string& path) {
   try {
@@ -41,8 +51,11 @@ void run_kmeans(const kmeans_args& a) {
   o.max_iterations = a.max_iter;
   o.tolerance = a.tol;
   o.seed = static_cast<std::uint64_t>(a.seed);
+  progress bar(!a.quiet);
+  report_progress(o, bar, "k-means (restarts)");
   const auto t0 = std::chrono::steady_clock::now();
   const auto r = plan::kmeans(cpu{}, host_matrix<const double>(m.values.data(), m.rows, m.cols), o);
+  bar.finish();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   nlohmann::json j = {{"inertia", r.inertia}, {"iterations", r.iterations}, {"converged", r.converged}, {"seed", r.seed},
                       {"labels", r.labels},   {"seconds", seconds}};
@@ -64,7 +77,10 @@ void run_plan(const plan_args& a) {
     plan::plan_options<double> o;
     o.batch_size = a.batch;
     o.kmeans.seed = static_cast<std::uint64_t>(a.seed);
+    progress bar(!a.quiet);
+    report_progress(o.kmeans, bar, "planning: k-means (restarts)");
     const auto p = plan::plan_edit_order(cpu{}, x, o);
+    bar.finish();
     j = {{"order", "cluster"},
          {"batches", p.batches},
          {"within", p.similarity.within},
@@ -89,6 +105,7 @@ void add_cluster_commands(CLI::App& app) {
   k->add_option("--seed", ka->seed, "random seed")->check(integer_in(0, max_seed));
   k->add_option("--backend", ka->backend, "cpu|cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   k->add_option("--json", ka->json, "output file (default: stdout)");
+  k->add_flag("--quiet", ka->quiet, "no progress on stderr");
   k->callback([ka] { run_kmeans(*ka); });
 
   auto pa = std::make_shared<plan_args>();
@@ -98,6 +115,7 @@ void add_cluster_commands(CLI::App& app) {
   p->add_option("--order", pa->order, "cluster|random")->check(CLI::IsMember({"cluster", "random"}));
   p->add_option("--seed", pa->seed, "random seed")->check(integer_in(0, max_seed));
   p->add_option("--json", pa->json, "output file (default: stdout)");
+  p->add_flag("--quiet", pa->quiet, "no progress on stderr");
   p->callback([pa] { run_plan(*pa); });
 }
 

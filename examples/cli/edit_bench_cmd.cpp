@@ -79,8 +79,7 @@ void run(const args& a) {
   check_output_folder(a.save, "--save");
   if (a.threads > 0) compute_threads = a.threads;
   const auto t_start = clock_type::now();
-  progress bar;
-  bar.on = !a.quiet;
+  progress bar(!a.quiet);
   std::size_t skipped = 0;
   const bool embedded = a.data.empty();
   const std::vector<record> recs = read_records(a, skipped);
@@ -96,7 +95,7 @@ void run(const args& a) {
   B.raw = p.raw;
   B.centred = edit::with_centred_routing(B.raw, Eigen::Matrix<float, 1, Eigen::Dynamic>(B.raw.src.e.colwise().mean()));
   const auto& pre = p.pre;
-  std::printf("%s; pre-trained %lld epochs (%.1f s)\n", p.description.c_str(), pre.epochs, pre.seconds);
+  std::printf("%s\npre-trained %lld epochs (%.1f s)\n", p.description.c_str(), pre.epochs, pre.seconds);
   std::printf("accuracy before editing: %.4f (src -> pred %.4f, rephrase -> pred %.4f, loc -> loc_ans %.4f)\n", pre.accuracy, pre.src,
               pre.rephrase, pre.loc);
   // --loss semantic: the target distance d0 of every edit under the frozen model (spec semantic_peft.md
@@ -164,7 +163,6 @@ void run(const args& a) {
         total.final_loss.insert(total.final_loss.end(), r.final_loss.begin(), r.final_loss.end());
         if (!r.routing.empty()) total.routing_per_stream.push_back(std::move(r.routing));
       }
-      bar.clear();
       if (weight_rc > 0) total.rc = rc / weight_rc;
       total.seconds = total.total_seconds / static_cast<double>(T);
       results.push_back(std::move(total));

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// `beacon edit-bench`: what its files share — the options, the progress bar, the CPU backend every
+// `beacon edit-bench`: what its files share — the options, the CPU backend every
 // step runs on, the host FFN helpers, and `bench_host`, the frozen rest of either host model as the
 // edit library sees it (edit::host_model and edit::block_host).
 #include <beacon/backend/cpu.hpp>
@@ -23,6 +23,7 @@
 
 #include "cli_common.hpp"
 #include "edit_bench.hpp"
+#include "progress.hpp"
 
 namespace beacon::cli::edit_bench {
 
@@ -56,28 +57,6 @@ struct args {
   int threads = 0;                // 0 = all hardware threads
   bool quiet = false;
   [[nodiscard]] long long ffn_width() const { return ffn_hidden > 0 ? ffn_hidden : 4 * d; }
-};
-
-// ---------------------------------------------------------------- progress bar (stderr, one line)
-struct progress {
-  bool on = true;
-  double interval = ::isatty(2) ? 0.1 : 2.0;  // a log file gets fewer updates than a terminal
-  clock_type::time_point last{};
-  void show(const std::string& what, long long step, long long steps, long long it, double loss, bool force = false) {
-    if (!on) return;
-    const auto now = clock_type::now();
-    if (!force && std::chrono::duration<double>(now - last).count() < interval) return;
-    last = now;
-    const int width = 20, filled = steps > 0 ? static_cast<int>(width * step / steps) : 0;
-    std::fprintf(stderr, "\r%-22s [%s%s] step %lld/%lld  iter %4lld  loss %.4f   ", what.c_str(), std::string(static_cast<std::size_t>(filled), '#').c_str(),
-                 std::string(static_cast<std::size_t>(width - filled), '.').c_str(), step, steps, it, loss);
-    std::fflush(stderr);
-  }
-  void clear() {
-    if (!on) return;
-    std::fprintf(stderr, "\r%80s\r", "");
-    std::fflush(stderr);
-  }
 };
 
 // ---------------------------------------------------------------- parameters and the host FFN

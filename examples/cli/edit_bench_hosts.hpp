@@ -77,6 +77,7 @@ pretrain_report pretrain_host(const std::vector<hparam*>& params, const question
   std::vector<int> order(static_cast<std::size_t>(N));
   for (int i = 0; i < N; ++i) order[static_cast<std::size_t>(i)] = i;
   pretrain_report r;
+  bar.begin("pre-training host (epochs)", a.pretrain_epochs);  // stops early once every question is answered
   for (long long epoch = 0; epoch < a.pretrain_epochs; ++epoch) {
     const philox_stream rng{a.seed + 77, static_cast<std::uint64_t>(epoch) << 32};
     for (int i = N - 1; i > 0; --i)
@@ -95,10 +96,10 @@ pretrain_report pretrain_host(const std::vector<hparam*>& params, const question
       adamw_step_all(opt, params);
     }
     r.epochs = epoch + 1;
-    bar.show("pre-training host", 0, 1, epoch + 1, loss_total / N);
+    bar.step_done(epoch + 1, loss_total / N);
     if (correct_total == N) break;  // every original fact answered (during the epoch)
   }
-  bar.clear();
+  bar.finish();
   r.seconds = seconds_since(t0);
   return r;
 }

@@ -66,8 +66,10 @@ inline run_result run_method(const method& m, const bench& B, const edit::batch_
   s.null_threshold = B.a->null_threshold;
   s.anchor_threshold = B.a->anchor_threshold;
   s.key_threshold = B.a->key_threshold;
-  s.progress = [&](size_type step, size_type steps, long long it, double loss) { bar.show(label, step, steps, it, loss); };
+  bar.begin(label, static_cast<long long>(batches.size()));
+  s.progress = [&](size_type step, size_type, long long it, double loss) { bar.update(step, it, loss); };
   const edit::method_result res = m.run(compute(), B.host, m.centred_routing ? B.centred : B.raw, batches, B.trained, s);
+  bar.finish();
   const edit::adaptor_run& e = res.run;
   run_result r;
   r.rel = e.scores.rel, r.gen = e.scores.gen, r.loc = e.scores.loc, r.avg = e.scores.avg;

@@ -6,6 +6,7 @@
 #include <beacon/io/read_file.hpp>
 #include <beacon/core/host_memory.hpp>
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 
@@ -135,11 +136,20 @@ void run(const schedule_args& a) {
       }
     text = os.str();
   } else {
-    svg_chart chart("alpha_bar per step: " + a.kind + (kind == diffusion::schedule_kind::info ? " (keyinfo-first)" : ""), "step k",
-                    "alpha_bar");
-    for (const auto& r : rows)
-      chart.add_line(r.key == "token" ? r.label + " (e = " + json_number(std::round(r.e * 1000) / 1000) + ")" : (r.key == "e" ? "e = " + r.label : a.kind),
-                     r.t.alphas_cumprod);
+    svg_line_chart chart("alpha_bar per step: " + a.kind + (kind == diffusion::schedule_kind::info ? " schedule (keyinfo-first)" : " schedule"),
+                         "step k (of T = " + std::to_string(a.steps) + ")", "alpha_bar");
+    // Tokens with the same e have the same curve: one line, one legend entry naming them all.
+    std::vector<std::pair<std::string, const series*>> curves;
+    for (const auto& r : rows) {
+      const std::string e = "e = " + sig3(r.e);
+      auto same = std::find_if(curves.begin(), curves.end(), [&](const auto& c) { return c.second->e == r.e && r.key == "token"; });
+      if (same != curves.end()) {
+        same->first.insert(same->first.rfind(" ("), ", " + r.label);
+        continue;
+      }
+      curves.emplace_back(r.key == "token" ? r.label + " (" + e + ")" : (r.key == "e" ? e : a.kind), &r);
+    }
+    for (const auto& [label, r] : curves) chart.add_line(label, r->t.alphas_cumprod);
     text = chart.render();
   }
   emit(a.out, text);

@@ -79,7 +79,7 @@ TEST_CASE("kmeans and plan: JSON contract, and unreadable or wrong .npy inputs e
     for (int i = 0; i < 20; ++i) x.insert(x.end(), {float(10 * c) + 0.01f * float(i), float(-5 * c), 1.0f});
   const std::string path = scratch("x.npy");
   beacon::io::write_npy(path, x, 60, 3);
-  auto r = run("kmeans --input " + path + " --k 3 --seed 2");
+  auto r = run("kmeans --quiet --input " + path + " --k 3 --seed 2");
   REQUIRE(r.code == 0);
   auto j = nlohmann::json::parse(r.out);
   CHECK(j["labels"].size() == 60);
@@ -88,7 +88,7 @@ TEST_CASE("kmeans and plan: JSON contract, and unreadable or wrong .npy inputs e
   CHECK(j["inertia"].get<double>() >= 0);
   CHECK(j["iterations"].get<int>() >= 1);
   CHECK(j.contains("seconds"));
-  r = run("plan --input " + path + " --batch 20");
+  r = run("plan --quiet --input " + path + " --batch 20");
   REQUIRE(r.code == 0);
   j = nlohmann::json::parse(r.out);
   CHECK(j["batches"].size() == 3);
