@@ -15,6 +15,7 @@
 #include "core/philox.hpp"
 #include "core/reduce.hpp"
 #include "core/view.hpp"
+#include "core/views_of.hpp"
 #include "core/workspace.hpp"
 
 #include "backend/contract.hpp"

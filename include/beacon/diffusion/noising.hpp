@@ -19,6 +19,7 @@
 #include "../core/workspace.hpp"
 #include "../core/philox.hpp"
 #include "../core/view.hpp"
+#include "../core/views_of.hpp"
 #include "entropy_schedule.hpp"
 #include "schedule.hpp"
 
@@ -43,37 +44,59 @@ inline void check_batch(const char* fn, std::span<const index_type> t, size_type
 }  // namespace detail
 
 /// Scalar schedule: token (b, l) uses alpha_bar[t[b]]; source tokens (mask 0) get (1, 0).
-template <class T>
-noising_coefficients<T> token_noising_coefficients(const schedule_tables& schedule, std::span<const index_type> t,
-                                                   matrix_view<const std::uint8_t, host_space> mask) {
-  detail::check_batch("token_noising_coefficients", t, schedule.steps(), mask);
-  noising_coefficients<T> c{std::vector<T>(static_cast<std::size_t>(mask.size()), T(1)),
-                            std::vector<T>(static_cast<std::size_t>(mask.size()), T(0))};
-  for (size_type b = 0; b < mask.rows(); ++b)
-    for (size_type l = 0; l < mask.cols(); ++l) {
-      if (!mask(b, l)) continue;
-      const auto k = static_cast<std::size_t>(t[static_cast<std::size_t>(b)]);
-      const auto r = static_cast<std::size_t>(b * mask.cols() + l);
+/// t: B timesteps, any contiguous range of index_type (std::vector<int32_t>, std::span, an Eigen
+/// vector); mask: B x L std::uint8_t, a matrix_view or row-major Eigen matrix (or
+/// beacon::matrix_of(vector, B, L)). Other element types: beacon::to_timesteps / beacon::to_mask.
+template <class T, class Timesteps, class Mask>
+noising_coefficients<T> token_noising_coefficients(const schedule_tables& schedule, const Timesteps& t, const Mask& mask) {
+  static_assert(is_vector_of<Timesteps, index_type>(),
+                "beacon::diffusion::token_noising_coefficients: argument 't' expected a contiguous range of int32 timesteps (beacon::index_type: "
+                "std::vector<int32_t>, std::span<const int32_t>, an Eigen vector); convert int64/size_t timesteps with beacon::to_timesteps(t)");
+  static_assert(is_matrix_of<Mask, std::uint8_t>(),
+                "beacon::diffusion::token_noising_coefficients: argument 'mask' expected a B x L matrix of std::uint8_t (matrix_view, a row-major "
+                "Eigen matrix, or beacon::matrix_of(vector, B, L)); convert bool masks with beacon::to_mask(m)");
+  const auto tv = vector_of(t);
+  const matrix_view<const std::uint8_t, host_space> m = matrix_of(mask);
+  const std::span<const index_type> ts(tv.data(), static_cast<std::size_t>(tv.size()));
+  detail::check_batch("token_noising_coefficients", ts, schedule.steps(), m);
+  noising_coefficients<T> c{std::vector<T>(static_cast<std::size_t>(m.size()), T(1)),
+                            std::vector<T>(static_cast<std::size_t>(m.size()), T(0))};
+  for (size_type b = 0; b < m.rows(); ++b)
+    for (size_type l = 0; l < m.cols(); ++l) {
+      if (!m(b, l)) continue;
+      const auto k = static_cast<std::size_t>(ts[static_cast<std::size_t>(b)]);
+      const auto r = static_cast<std::size_t>(b * m.cols() + l);
       c.signal[r] = static_cast<T>(schedule.sqrt_alphas_cumprod[k]);
       c.noise[r] = static_cast<T>(schedule.sqrt_one_minus_alphas_cumprod[k]);
     }
   return c;
 }
 
-/// Entropy-aware schedule: token (b, l) uses alpha_bar_{t[b]}(e(b, l)), computed on the fly.
-template <class T>
-noising_coefficients<T> token_noising_coefficients(const info_schedule& schedule, std::span<const index_type> t,
-                                                   matrix_view<const double, host_space> e,
-                                                   matrix_view<const std::uint8_t, host_space> mask) {
-  detail::check_batch("token_noising_coefficients", t, schedule.steps(), mask);
-  beacon::detail::require_same_shape("token_noising_coefficients", "e", mask, e);
-  noising_coefficients<T> c{std::vector<T>(static_cast<std::size_t>(mask.size()), T(1)),
-                            std::vector<T>(static_cast<std::size_t>(mask.size()), T(0))};
-  for (size_type b = 0; b < mask.rows(); ++b)
-    for (size_type l = 0; l < mask.cols(); ++l) {
-      if (!mask(b, l)) continue;
-      const double ab = schedule.alpha_bar(t[static_cast<std::size_t>(b)], e(b, l));
-      const auto r = static_cast<std::size_t>(b * mask.cols() + l);
+/// Entropy-aware schedule: token (b, l) uses alpha_bar_{t[b]}(e(b, l)), computed on the fly. e: B x L
+/// double (a matrix_view or row-major Eigen matrix); t and mask as above.
+template <class T, class Timesteps, class Info, class Mask>
+noising_coefficients<T> token_noising_coefficients(const info_schedule& schedule, const Timesteps& t, const Info& e, const Mask& mask) {
+  static_assert(is_vector_of<Timesteps, index_type>(),
+                "beacon::diffusion::token_noising_coefficients: argument 't' expected a contiguous range of int32 timesteps (beacon::index_type: "
+                "std::vector<int32_t>, std::span<const int32_t>, an Eigen vector); convert int64/size_t timesteps with beacon::to_timesteps(t)");
+  static_assert(is_matrix_of<Info, double>(),
+                "beacon::diffusion::token_noising_coefficients: argument 'e' expected a B x L matrix of double (normalised information)");
+  static_assert(is_matrix_of<Mask, std::uint8_t>(),
+                "beacon::diffusion::token_noising_coefficients: argument 'mask' expected a B x L matrix of std::uint8_t (matrix_view, a row-major "
+                "Eigen matrix, or beacon::matrix_of(vector, B, L)); convert bool masks with beacon::to_mask(m)");
+  const auto tv = vector_of(t);
+  const matrix_view<const std::uint8_t, host_space> m = matrix_of(mask);
+  const matrix_view<const double, host_space> ev = matrix_of(e);
+  const std::span<const index_type> ts(tv.data(), static_cast<std::size_t>(tv.size()));
+  detail::check_batch("token_noising_coefficients", ts, schedule.steps(), m);
+  beacon::detail::require_same_shape("token_noising_coefficients", "e", m, ev);
+  noising_coefficients<T> c{std::vector<T>(static_cast<std::size_t>(m.size()), T(1)),
+                            std::vector<T>(static_cast<std::size_t>(m.size()), T(0))};
+  for (size_type b = 0; b < m.rows(); ++b)
+    for (size_type l = 0; l < m.cols(); ++l) {
+      if (!m(b, l)) continue;
+      const double ab = schedule.alpha_bar(ts[static_cast<std::size_t>(b)], ev(b, l));
+      const auto r = static_cast<std::size_t>(b * m.cols() + l);
       c.signal[r] = static_cast<T>(std::sqrt(ab));
       c.noise[r] = static_cast<T>(std::sqrt(1.0 - ab));
     }
@@ -88,6 +111,26 @@ void q_sample(const B& be, vector_view<S1, typename B::memory_space> signal, mat
               vector_view<S2, typename B::memory_space> noise_scale, philox_stream noise,
               matrix_view<T, typename B::memory_space> xt) {
   row_axpby_noise(be, signal, x0, noise_scale, noise, xt);
+}
+
+/// q_sample on the host with what the caller holds: coefficient vectors as std::vector, std::span or
+/// Eigen vectors, x0 and x_t as row-major Eigen matrices or views (no copies). Coefficients must have
+/// the tensor's element type (token_noising_coefficients<T> gives them; beacon::cast_elements<T>
+/// converts others).
+template <backend B, class Signal, class X0, class Noise, class Xt>
+  requires(!(beacon::detail::is_view_v<Signal> && beacon::detail::is_view_v<X0> && beacon::detail::is_view_v<Noise> && beacon::detail::is_view_v<Xt>))
+void q_sample(const B& be, const Signal& signal, const X0& x0, const Noise& noise_scale, philox_stream noise, Xt&& xt) {
+  static_assert(std::is_same_v<typename B::memory_space, host_space>,
+                "beacon::diffusion::q_sample: std::vector and Eigen arguments live on the host; on a device backend pass device views");
+  static_assert(matrix_like<Xt&> && !std::is_const_v<std::remove_reference_t<Xt>>,
+                "beacon::diffusion::q_sample: argument 'xt' expected a writable matrix (matrix_view<float or double>, a row-major Eigen matrix)");
+  using T = matrix_element_t<std::remove_reference_t<Xt>>;
+  static_assert(is_matrix_of<X0, T>(), "beacon::diffusion::q_sample: argument 'x0' expected a matrix of x_t's element type (float with float, double with double)");
+  static_assert(is_vector_of<Signal, T>() && is_vector_of<Noise, T>(),
+                "beacon::diffusion::q_sample: arguments 'signal' and 'noise_scale' expected contiguous ranges of x_t's element type (a "
+                "std::vector<double> with a float x_t does not convert silently: use token_noising_coefficients<float>, or beacon::cast_elements<float>)");
+  q_sample(be, vector_view<const T, host_space>(vector_of(signal)), matrix_view<const T, host_space>(matrix_of(x0)),
+           vector_view<const T, host_space>(vector_of(noise_scale)), noise, matrix_of(xt));
 }
 
 namespace kernels {

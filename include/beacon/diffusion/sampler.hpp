@@ -14,6 +14,7 @@
 #include "../backend/checks.hpp"
 #include "../backend/contract.hpp"
 #include "../core/philox.hpp"
+#include "../core/views_of.hpp"
 #include "../core/workspace.hpp"
 #include "entropy_schedule.hpp"
 #include "schedule.hpp"
@@ -107,6 +108,28 @@ void reverse_step(const B& be, vector_view<A, typename B::memory_space> a, matri
                   vector_view<BB, typename B::memory_space> b, matrix_view<XK, typename B::memory_space> x_k,
                   vector_view<C, typename B::memory_space> c, philox_stream noise, matrix_view<T, typename B::memory_space> x_out) {
   row_axpbypcz_noise(be, a, x0_hat, b, x_k, c, noise, x_out);
+}
+
+/// reverse_step on the host with what the caller holds (std::vector / std::span / Eigen
+/// coefficients, row-major Eigen matrices or views; no copies). Coefficients must have x_out's
+/// element type (reverse_step_rows<T> gives them).
+template <backend B, class A, class X0, class BB, class XK, class C, class Out>
+  requires(!(beacon::detail::is_view_v<A> && beacon::detail::is_view_v<X0> && beacon::detail::is_view_v<BB> && beacon::detail::is_view_v<XK> && beacon::detail::is_view_v<C> &&
+             beacon::detail::is_view_v<Out>))
+void reverse_step(const B& be, const A& a, const X0& x0_hat, const BB& b, const XK& x_k, const C& c, philox_stream noise, Out&& x_out) {
+  static_assert(std::is_same_v<typename B::memory_space, host_space>,
+                "beacon::diffusion::reverse_step: std::vector and Eigen arguments live on the host; on a device backend pass device views");
+  static_assert(matrix_like<Out&> && !std::is_const_v<std::remove_reference_t<Out>>,
+                "beacon::diffusion::reverse_step: argument 'x_out' expected a writable matrix (matrix_view<float or double>, a row-major Eigen matrix)");
+  using T = matrix_element_t<std::remove_reference_t<Out>>;
+  static_assert(is_matrix_of<X0, T>() && is_matrix_of<XK, T>(),
+                "beacon::diffusion::reverse_step: arguments 'x0_hat' and 'x_k' expected matrices of x_out's element type (float with float, double with double)");
+  static_assert(is_vector_of<A, T>() && is_vector_of<BB, T>() && is_vector_of<C, T>(),
+                "beacon::diffusion::reverse_step: arguments 'a', 'b', 'c' expected contiguous ranges of x_out's element type (reverse_step_rows<T>; "
+                "beacon::cast_elements<T> converts others)");
+  reverse_step(be, vector_view<const T, host_space>(vector_of(a)), matrix_view<const T, host_space>(matrix_of(x0_hat)),
+               vector_view<const T, host_space>(vector_of(b)), matrix_view<const T, host_space>(matrix_of(x_k)),
+               vector_view<const T, host_space>(vector_of(c)), noise, matrix_of(x_out));
 }
 
 /// Scratch bytes reanchor_source needs for n source rows of width d.

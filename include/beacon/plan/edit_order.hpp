@@ -15,6 +15,7 @@
 #include "../core/backend.hpp"
 #include "../core/error.hpp"
 #include "../core/philox.hpp"
+#include "../core/views_of.hpp"
 #include "../backend/transfer.hpp"
 #include "kmeans.hpp"
 
@@ -233,6 +234,15 @@ edit_plan<std::remove_const_t<X>> plan_edit_order(const B& be, matrix_view<X, ty
   if (opt.ordering == batch_ordering::nearest_centroid) plan.batches = detail::chain_batches(hx, std::move(plan.batches));
   plan.similarity = measure_batches(hx, plan.batches);
   return plan;
+}
+
+/// plan_edit_order of a row-major Eigen matrix (or Map, Block, Ref) as held, on a host backend.
+template <backend B, class M>
+  requires(!beacon::detail::is_matrix_view_v<std::remove_cvref_t<M>>)
+auto plan_edit_order(const B& be, const M& x, const plan_options<matrix_element_t<const M>>& opt) {
+  static_assert(matrix_like<const M&>,
+                "beacon::plan::plan_edit_order: argument 'x' expected an N x d matrix (matrix_view, a row-major Eigen matrix, or beacon::matrix_of(vector, N, d))");
+  return plan_edit_order(be, matrix_of(x), opt);
 }
 
 /// The ablation baseline: a seeded random permutation cut into batches of B.

@@ -24,6 +24,7 @@
 #include "../backend/transfer.hpp"
 #include "../core/backend.hpp"
 #include "../core/philox.hpp"
+#include "../core/views_of.hpp"
 #include "kmeans_init.hpp"
 
 namespace beacon::plan {
@@ -306,6 +307,15 @@ kmeans_result<std::remove_const_t<X>> kmeans(const B& be, matrix_view<X, typenam
     if (run.inertia < best.inertia) best = std::move(run);
   }
   return best;
+}
+
+/// k-means of a row-major Eigen matrix (or Map, Block, Ref) as held, on a host backend, no copy.
+template <backend B, class M>
+  requires(!beacon::detail::is_matrix_view_v<std::remove_cvref_t<M>>)
+auto kmeans(const B& be, const M& x, const kmeans_options<matrix_element_t<const M>>& opt) {
+  static_assert(matrix_like<const M&>,
+                "beacon::plan::kmeans: argument 'x' expected an N x d matrix (matrix_view, a row-major Eigen matrix, or beacon::matrix_of(vector, N, d))");
+  return kmeans(be, matrix_of(x), opt);
 }
 
 }  // namespace beacon::plan

@@ -23,6 +23,7 @@
 #include "../backend/contract.hpp"
 #include "../backend/cpu.hpp"
 #include "../backend/transfer.hpp"
+#include "../core/views_of.hpp"
 #include "distance.hpp"
 #include "vectors.hpp"
 
@@ -367,6 +368,13 @@ semantic_ce_result semantic_cross_entropy(const cpu& be, matrix_view<Z, host_spa
                                           const reweight_options& o, matrix_view<G, host_space> grad_logits,
                                           loss_granularity granularity = loss_granularity::per_item,
                                           output_vector mode = output_vector::expected, const distance_options& dist = {}) {
+  static_assert(same_element<Z, E>,
+                "beacon::semantic::semantic_cross_entropy: argument 'embedding' expected the logits' element type (float logits with a float "
+                "table, double with double); convert one of them, e.g. beacon::cast_elements<float>");
+  static_assert(same_element<Z, G>, "beacon::semantic::semantic_cross_entropy: argument 'grad_logits' expected the logits' element type");
+  static_assert(same_element<I, index_type>,
+                "beacon::semantic::semantic_cross_entropy: argument 'targets' expected int32 token ids (beacon::index_type); convert with "
+                "beacon::cast_elements<beacon::index_type>");
   using T = std::remove_const_t<Z>;
   const char* fn = "semantic_cross_entropy";
   detail::check_semantic_ce(fn, logits, targets, answer_mask, embedding, grad_logits, o, mode);
@@ -523,6 +531,54 @@ semantic_ce_result semantic_cross_entropy(const cpu& be, matrix_view<Z, host_spa
     gr[targets[r]] = static_cast<G>(static_cast<double>(gr[targets[r]]) - c);
   }
   return res;
+}
+
+namespace detail {
+template <class L, class Tg, class M, class Em>
+void check_front_door() {
+  static_assert(matrix_like<const L&>,
+                "beacon::semantic::semantic_cross_entropy: argument 'logits' expected a (B*L) x V matrix (matrix_view, a row-major Eigen matrix)");
+  static_assert(is_matrix_of<Em, matrix_element_t<const L>>(),
+                "beacon::semantic::semantic_cross_entropy: argument 'embedding' expected a V x D matrix of the logits' element type (float logits "
+                "with a float table, double with double); convert one of them, e.g. beacon::cast_elements<float>");
+  static_assert(is_vector_of<Tg, index_type>(),
+                "beacon::semantic::semantic_cross_entropy: argument 'targets' expected a contiguous range of int32 token ids (beacon::index_type: "
+                "std::vector<int32_t>, std::span, an Eigen vector); convert others with beacon::cast_elements<beacon::index_type>");
+  static_assert(matrix_like<const M&>, "beacon::semantic::semantic_cross_entropy: argument 'answer_mask' expected a B x L matrix");
+}
+}  // namespace detail
+
+/// The loss alone (no gradient buffer), with what the caller holds: views, row-major Eigen matrices,
+/// std::vector / std::span / Eigen targets. Same result as the overloads above with an empty
+/// grad_logits. (On beacon::cuda pass device views to the overload with grad_logits for the fused
+/// path; this one runs the backend-generic loss there.)
+template <class B, class L, class Tg, class M, class Em>
+semantic_ce_result semantic_cross_entropy(const B& be, const L& logits, const Tg& targets, const M& answer_mask, const Em& embedding,
+                                          const reweight_options& o, loss_granularity granularity = loss_granularity::per_item,
+                                          output_vector mode = output_vector::expected, const distance_options& dist = {}) {
+  detail::check_front_door<L, Tg, M, Em>();
+  using T = matrix_element_t<const L>;
+  using space = space_of<B>;
+  return semantic_cross_entropy(be, matrix_view<const T, space>(matrix_of(logits)), vector_view<const index_type, space>(vector_of(targets)),
+                                matrix_of(answer_mask), matrix_view<const T, space>(matrix_of(embedding)), o, matrix_view<T, space>{}, granularity,
+                                mode, dist);
+}
+
+/// With the gradient, and with what the caller holds (any argument not a beacon view).
+template <class B, class L, class Tg, class M, class Em, class G>
+  requires(matrix_like<G &> && !(beacon::detail::is_view_v<L> && beacon::detail::is_view_v<Tg> && beacon::detail::is_view_v<M> &&
+                                  beacon::detail::is_view_v<Em> && beacon::detail::is_view_v<G>))
+semantic_ce_result semantic_cross_entropy(const B& be, const L& logits, const Tg& targets, const M& answer_mask, const Em& embedding,
+                                          const reweight_options& o, G&& grad_logits, loss_granularity granularity = loss_granularity::per_item,
+                                          output_vector mode = output_vector::expected, const distance_options& dist = {}) {
+  detail::check_front_door<L, Tg, M, Em>();
+  using T = matrix_element_t<const L>;
+  static_assert(is_matrix_of<std::remove_reference_t<G>, T>() && !std::is_const_v<std::remove_reference_t<G>>,
+                "beacon::semantic::semantic_cross_entropy: argument 'grad_logits' expected a writable matrix of the logits' element type");
+  using space = space_of<B>;
+  return semantic_cross_entropy(be, matrix_view<const T, space>(matrix_of(logits)), vector_view<const index_type, space>(vector_of(targets)),
+                                matrix_of(answer_mask), matrix_view<const T, space>(matrix_of(embedding)), o, matrix_view<T, space>(matrix_of(grad_logits)),
+                                granularity, mode, dist);
 }
 
 }  // namespace beacon::semantic
