@@ -9,6 +9,7 @@
 #   make fuzz     build the libFuzzer harnesses (clang) in build-fuzz/ and run each for FUZZ_SECONDS (default 300)
 #   make compile-cost  compile time and peak memory of every translation unit (docs/benchmarks.md)
 #   make demo     build the `beacon` command and run the lifelong-editing benchmark + a schedule
+#   make pictures render the command's pictures shown in the docs into docs/img (SVG + PNG)
 #   make clean    remove build/, build-asan/, build-clang/ and build-fuzz/
 
 BUILD      ?= build
@@ -17,7 +18,7 @@ CMAKE_ARGS ?=
 BENCH_ARGS ?= --benchmark_min_time=0.05
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps configure test test-clang bench sanitize fuzz demo clean compile-cost
+.PHONY: all deps configure test test-clang bench sanitize fuzz demo pictures clean compile-cost
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -57,10 +58,14 @@ compile-cost: all
 
 demo: configure
 	cmake --build $(BUILD) -j $(JOBS) --target beacon_cli
-	$(BUILD)/bin/beacon edit-bench --json $(BUILD)/edit-bench.json --svg $(BUILD)/edit-bench.svg
+	$(BUILD)/bin/beacon edit-bench --orders 3 --json $(BUILD)/edit-bench.json --svg $(BUILD)/edit-bench.svg
 	$(BUILD)/bin/beacon schedule --kind info --steps 2000 \
 	  --sentence "what university did the geologist attend" --format svg --out $(BUILD)/schedule.svg
-	@echo "pictures: $(BUILD)/edit-bench.svg (methods) and $(BUILD)/schedule.svg (per-token alpha_bar); results: $(BUILD)/edit-bench.json"
+	@echo "pictures: $(BUILD)/edit-bench.svg (scores with error bars over 3 orders, training budget, routing matrices) and $(BUILD)/schedule.svg (per-token alpha_bar); results: $(BUILD)/edit-bench.json"
+
+pictures: configure
+	cmake --build $(BUILD) -j $(JOBS) --target beacon_cli
+	scripts/render_pictures.sh $(BUILD)/bin/beacon docs/img
 
 clean:
 	rm -rf $(BUILD) build-asan build-clang build-fuzz

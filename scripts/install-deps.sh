@@ -12,7 +12,9 @@ packages=(cmake make g++ pkg-config libeigen3-dev doctest-dev libbenchmark-dev n
           # DLPack interop (include/beacon/interop/dlpack.hpp) and the libtorch client example (examples/libtorch_edit)
           libdlpack-dev libtorch-dev
           # the independent cross-checks of the test suite (tests/reference): PyTorch, scikit-learn, numpy
-          python3 python3-numpy python3-torch python3-sklearn)
+          python3 python3-numpy python3-torch python3-sklearn
+          # rsvg-convert: the PNGs of the command's pictures in docs/img (make pictures)
+          librsvg2-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,8 +8,10 @@
 // Coefficients are computed on the host in double (B*L values, negligible next to the B*L*D
 // tensor) and cast to the tensor type; the tensor pass is one backend primitive.
 
+#include <cmath>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "../backend/checks.hpp"
@@ -41,6 +43,42 @@ inline void check_batch(const char* fn, std::span<const index_type> t, size_type
       beacon::detail::fail(fn, "t", beacon::detail::concat("timesteps in [0, T = ", steps, ")"),
                            beacon::detail::concat(t[b], " for example ", b));
 }
+
+/// What token_noising_coefficients accepts for t and mask, said at the caller's line.
+template <class Timesteps, class Mask>
+constexpr void check_timesteps_and_mask() {
+  static_assert(is_vector_of<Timesteps, index_type>(),
+                "beacon::diffusion::token_noising_coefficients: argument 't' expected a contiguous range of int32 timesteps (beacon::index_type: "
+                "std::vector<int32_t>, std::span<const int32_t>, an Eigen vector); convert int64/size_t timesteps with beacon::to_timesteps(t)");
+  static_assert(is_matrix_of<Mask, std::uint8_t>(),
+                "beacon::diffusion::token_noising_coefficients: argument 'mask' expected a B x L matrix of std::uint8_t (matrix_view, a row-major "
+                "Eigen matrix, or beacon::matrix_of(vector, B, L)); convert bool masks with beacon::to_mask(m)");
+}
+
+/// Checks t against the schedule and mask, then fills (signal, noise) of every target token from
+/// `coefficients(b, l, t[b])` -> {signal, noise}; source tokens keep (1, 0).
+template <class T, class Coefficients>
+noising_coefficients<T> by_token(std::span<const index_type> t, size_type steps, matrix_view<const std::uint8_t, host_space> mask,
+                                 Coefficients&& coefficients) {
+  check_batch("token_noising_coefficients", t, steps, mask);
+  noising_coefficients<T> c{std::vector<T>(static_cast<std::size_t>(mask.size()), T(1)),
+                            std::vector<T>(static_cast<std::size_t>(mask.size()), T(0))};
+  for (size_type b = 0; b < mask.rows(); ++b)
+    for (size_type l = 0; l < mask.cols(); ++l) {
+      if (!mask(b, l)) continue;
+      const auto [signal, noise] = coefficients(b, l, t[static_cast<std::size_t>(b)]);
+      const auto r = static_cast<std::size_t>(b * mask.cols() + l);
+      c.signal[r] = static_cast<T>(signal);
+      c.noise[r] = static_cast<T>(noise);
+    }
+  return c;
+}
+
+template <class Timesteps>
+std::span<const index_type> timesteps_span(const Timesteps& t) {
+  const auto v = vector_of(t);
+  return {v.data(), static_cast<std::size_t>(v.size())};
+}
 }  // namespace detail
 
 /// Scalar schedule: token (b, l) uses alpha_bar[t[b]]; source tokens (mask 0) get (1, 0).
@@ -49,58 +87,27 @@ inline void check_batch(const char* fn, std::span<const index_type> t, size_type
 /// beacon::matrix_of(vector, B, L)). Other element types: beacon::to_timesteps / beacon::to_mask.
 template <class T, class Timesteps, class Mask>
 noising_coefficients<T> token_noising_coefficients(const schedule_tables& schedule, const Timesteps& t, const Mask& mask) {
-  static_assert(is_vector_of<Timesteps, index_type>(),
-                "beacon::diffusion::token_noising_coefficients: argument 't' expected a contiguous range of int32 timesteps (beacon::index_type: "
-                "std::vector<int32_t>, std::span<const int32_t>, an Eigen vector); convert int64/size_t timesteps with beacon::to_timesteps(t)");
-  static_assert(is_matrix_of<Mask, std::uint8_t>(),
-                "beacon::diffusion::token_noising_coefficients: argument 'mask' expected a B x L matrix of std::uint8_t (matrix_view, a row-major "
-                "Eigen matrix, or beacon::matrix_of(vector, B, L)); convert bool masks with beacon::to_mask(m)");
-  const auto tv = vector_of(t);
-  const matrix_view<const std::uint8_t, host_space> m = matrix_of(mask);
-  const std::span<const index_type> ts(tv.data(), static_cast<std::size_t>(tv.size()));
-  detail::check_batch("token_noising_coefficients", ts, schedule.steps(), m);
-  noising_coefficients<T> c{std::vector<T>(static_cast<std::size_t>(m.size()), T(1)),
-                            std::vector<T>(static_cast<std::size_t>(m.size()), T(0))};
-  for (size_type b = 0; b < m.rows(); ++b)
-    for (size_type l = 0; l < m.cols(); ++l) {
-      if (!m(b, l)) continue;
-      const auto k = static_cast<std::size_t>(ts[static_cast<std::size_t>(b)]);
-      const auto r = static_cast<std::size_t>(b * m.cols() + l);
-      c.signal[r] = static_cast<T>(schedule.sqrt_alphas_cumprod[k]);
-      c.noise[r] = static_cast<T>(schedule.sqrt_one_minus_alphas_cumprod[k]);
-    }
-  return c;
+  detail::check_timesteps_and_mask<Timesteps, Mask>();
+  return detail::by_token<T>(detail::timesteps_span(t), schedule.steps(), matrix_of(mask), [&](size_type, size_type, index_type k) {
+    const auto i = static_cast<std::size_t>(k);
+    return std::pair{schedule.sqrt_alphas_cumprod[i], schedule.sqrt_one_minus_alphas_cumprod[i]};
+  });
 }
 
 /// Entropy-aware schedule: token (b, l) uses alpha_bar_{t[b]}(e(b, l)), computed on the fly. e: B x L
 /// double (a matrix_view or row-major Eigen matrix); t and mask as above.
 template <class T, class Timesteps, class Info, class Mask>
 noising_coefficients<T> token_noising_coefficients(const info_schedule& schedule, const Timesteps& t, const Info& e, const Mask& mask) {
-  static_assert(is_vector_of<Timesteps, index_type>(),
-                "beacon::diffusion::token_noising_coefficients: argument 't' expected a contiguous range of int32 timesteps (beacon::index_type: "
-                "std::vector<int32_t>, std::span<const int32_t>, an Eigen vector); convert int64/size_t timesteps with beacon::to_timesteps(t)");
+  detail::check_timesteps_and_mask<Timesteps, Mask>();
   static_assert(is_matrix_of<Info, double>(),
                 "beacon::diffusion::token_noising_coefficients: argument 'e' expected a B x L matrix of double (normalised information)");
-  static_assert(is_matrix_of<Mask, std::uint8_t>(),
-                "beacon::diffusion::token_noising_coefficients: argument 'mask' expected a B x L matrix of std::uint8_t (matrix_view, a row-major "
-                "Eigen matrix, or beacon::matrix_of(vector, B, L)); convert bool masks with beacon::to_mask(m)");
-  const auto tv = vector_of(t);
-  const matrix_view<const std::uint8_t, host_space> m = matrix_of(mask);
   const matrix_view<const double, host_space> ev = matrix_of(e);
-  const std::span<const index_type> ts(tv.data(), static_cast<std::size_t>(tv.size()));
-  detail::check_batch("token_noising_coefficients", ts, schedule.steps(), m);
+  const matrix_view<const std::uint8_t, host_space> m = matrix_of(mask);
   beacon::detail::require_same_shape("token_noising_coefficients", "e", m, ev);
-  noising_coefficients<T> c{std::vector<T>(static_cast<std::size_t>(m.size()), T(1)),
-                            std::vector<T>(static_cast<std::size_t>(m.size()), T(0))};
-  for (size_type b = 0; b < m.rows(); ++b)
-    for (size_type l = 0; l < m.cols(); ++l) {
-      if (!m(b, l)) continue;
-      const double ab = schedule.alpha_bar(ts[static_cast<std::size_t>(b)], ev(b, l));
-      const auto r = static_cast<std::size_t>(b * m.cols() + l);
-      c.signal[r] = static_cast<T>(std::sqrt(ab));
-      c.noise[r] = static_cast<T>(std::sqrt(1.0 - ab));
-    }
-  return c;
+  return detail::by_token<T>(detail::timesteps_span(t), schedule.steps(), m, [&](size_type b, size_type l, index_type k) {
+    const double ab = schedule.alpha_bar(k, ev(b, l));
+    return std::pair{std::sqrt(ab), std::sqrt(1.0 - ab)};
+  });
 }
 
 /// x_t(r, :) = signal[r] * x0(r, :) + noise[r] * eps(r * D + j): the forward-process sample q(x_t | x0).
