@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_common.hpp"
+#include "table.hpp"
 
 namespace beacon::cli {
 namespace {
@@ -89,9 +90,12 @@ void run(const inspect_args& a) {
     return;
   }
   std::cout << a.file << "\n  format   " << meta("format") << "\n  adaptor  " << meta("adaptor") << "\n  experts  " << j["experts"]
-            << "\n  config   " << json_text(config) << "\n  checksum " << status << " (" << actual << ")\n  keys\n";
+            << "\n  config   " << wrap_after_commas(json_text(config), 11, 11) << "\n  checksum " << status << " (" << actual << ")\n  keys\n";
   for (const auto& k : keys) std::cout << "    " << k["name"].get<std::string>() << "  |k| = " << k["norm"] << (k["frozen"] ? "  frozen" : "  trainable") << "\n";
-  if (!anchors.is_null()) std::cout << "  anchors  " << anchors["count"] << " (per expert " << json_text(anchors["per_expert"]) << ")\n";
+  if (!anchors.is_null()) {
+    const std::string head = "  anchors  " + json_text(anchors["count"]) + " (per expert ";
+    std::cout << head << wrap_after_commas(json_text(anchors["per_expert"]) + ")", head.size(), 11) << "\n";
+  }
   std::cout << "  tensors (" << tensors.size() << ")\n";
   for (const auto& t : tensors) std::cout << "    " << t["name"].get<std::string>() << " " << t["dtype"].get<std::string>() << " " << json_text(t["shape"]) << (t["frozen"] ? " frozen" : "") << "\n";
   if (status == "mismatch") throw format_error("beacon inspect: checksum mismatch in '" + a.file + "'");

@@ -31,6 +31,29 @@ inline std::string fit_cell(const std::string& s, std::size_t width) {
   return out + "~";
 }
 
+/// `text` broken after commas into lines of at most `width` columns (where a comma allows it); lines
+/// after the first start with `indent` spaces. For long JSON values in plain-text reports.
+inline std::string wrap_after_commas(const std::string& text, std::size_t first_column, std::size_t indent, std::size_t width = 100) {
+  std::string out, line;
+  std::size_t column = first_column;
+  auto flush = [&](bool last) {
+    out += line;
+    if (!last) out += "\n" + std::string(indent, ' ');
+    column = indent;
+    line.clear();
+  };
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto comma = text.find(',', start);
+    const std::string piece = text.substr(start, comma == std::string::npos ? std::string::npos : comma + 1 - start);
+    if (!line.empty() && column + display_width(line) + display_width(piece) > width) flush(false);
+    line += piece;
+    start = comma == std::string::npos ? text.size() : comma + 1;
+  }
+  flush(true);
+  return out;
+}
+
 class text_table {
  public:
   explicit text_table(std::vector<std::string> header) : header_(std::move(header)) {}

@@ -135,3 +135,14 @@ TEST_CASE("kmeans and plan: progress lines in a log, --quiet silences them") {
   REQUIRE(r.code == 0);
   CHECK(read_text(err) == "");
 }
+
+TEST_CASE("inspect: the report fits 100 columns, long JSON values wrapped after commas") {
+  const std::string ckpt = scratch("wide.safetensors");
+  REQUIRE(run("edit-bench --quiet --edits 80 --steps 40 --methods lemoe+instance-anchors --max-iters 5 --save " + ckpt).code == 0);
+  const auto r = run("inspect " + ckpt);
+  REQUIRE(r.code == 0);
+  CHECK(widest_line(r.out) <= 100);
+  CHECK(r.out.find("\"seed\":0}") != std::string::npos);       // the config is all there, wrapped
+  CHECK(r.out.find("per expert [2,2,2") != std::string::npos);  // 40 experts of 2 anchors
+  CHECK(count_of(r.out, "\n           ") >= 2);                  // continuation lines, indented
+}

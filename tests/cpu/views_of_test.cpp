@@ -7,6 +7,7 @@
 
 #include <beacon/beacon.hpp>
 #include <beacon/diffusion.hpp>
+#include <beacon/moe.hpp>
 #include <beacon/semantic.hpp>
 
 #include <array>
@@ -111,4 +112,40 @@ TEST_CASE("semantic cross-entropy: the loss alone without a dummy gradient view,
   CHECK(loss_only.distance == with_views.distance);
   CHECK(with_grad.combined.loss == with_views.combined.loss);
   CHECK(g_user == g_view);
+}
+
+namespace {
+float first_of(beacon::matrix_view<const float> m) { return m(0, 0); }
+double sum_of(beacon::vector_view<const double> v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s;
+}
+}  // namespace
+
+TEST_CASE("a function taking views accepts Eigen matrices and contiguous containers as they are (lvalues, no copy)") {
+  row_matrix<float> m = row_matrix<float>::Constant(2, 3, 4.5f);
+  CHECK(first_of(m) == 4.5f);
+  CHECK(first_of(m.block(1, 1, 1, 2)) == 4.5f);
+  const std::vector<double> v = {1, 2, 3.5};
+  CHECK(sum_of(v) == 6.5);
+  const std::array<double, 2> a2 = {1, 2};
+  CHECK(sum_of(a2) == 3.0);
+  static_assert(!std::is_convertible_v<std::vector<double>&&, beacon::vector_view<const double>>);  // a temporary would dangle
+  static_assert(!std::is_convertible_v<row_matrix<float>&&, beacon::matrix_view<const float>>);
+  static_assert(std::is_convertible_v<std::span<const double>&&, beacon::vector_view<const double>>);  // a span borrows
+  Eigen::VectorXd ev = Eigen::VectorXd::Ones(4);
+  CHECK(sum_of(ev) == 4.0);
+  // The adaptor's members take views: Eigen arguments work directly, with the same result.
+  namespace moe = beacon::moe;
+  using adaptor = moe::adaptor<float, moe::kv_anchor_router<moe::top_k<1>>, moe::swiglu_expert, beacon::cpu>;
+  const beacon::cpu be{1};
+  adaptor a(be, {.d_model = 8, .expert_hidden = 16, .router_rank = 4});
+  const row_matrix<float> e = row_matrix<float>::Random(2, 8), x = row_matrix<float>::Random(6, 8);
+  a.insert_expert(moe::expert_init<float>::random_normal(1, 0.1), e);
+  row_matrix<float> out_eigen(6, 8), out_view(6, 8);
+  a.forward(x, e, out_eigen);
+  a.forward(beacon::as_view(x), beacon::as_view(e), beacon::as_view(out_view));
+  CHECK(out_eigen == out_view);
+  CHECK(a.route_top1(e) == a.route_top1(beacon::as_view(e)));
 }

@@ -4,6 +4,7 @@
 // vector_view (contiguous). The memory space is part of the type, so handing a host view to a
 // device operation fails to compile instead of faulting at run time (mdspan's accessor idea).
 
+#include <ranges>
 #include <type_traits>
 
 #include "config.hpp"
@@ -23,6 +24,33 @@ struct device_space {
 template <class S>
 inline constexpr bool is_memory_space_v =
     std::is_same_v<S, host_space> || std::is_same_v<S, device_space>;
+
+namespace detail {
+/// An Eigen dense object with storage (Matrix, Map, Block, Ref), recognised by its members so this
+/// header needs no Eigen include.
+template <class X>
+concept eigen_like_matrix = requires(X& x) {
+  x.data();
+  x.rows();
+  x.cols();
+  x.outerStride();
+  x.innerStride();
+  X::IsRowMajor;
+  X::RowsAtCompileTime;
+  X::ColsAtCompileTime;
+};
+/// Views of other memory (std::span, Eigen Map / Block / Ref): a view of such a temporary does not
+/// dangle; a view of a temporary std::vector or Eigen::Matrix would.
+template <class X>
+concept borrows_storage = std::ranges::borrowed_range<X> ||
+                          (requires(X& x) { x.innerStride(); } && !requires(X& x) { x.conservativeResize(1, 1); });
+/// An object with contiguous data() and size() (std::vector, std::array, std::span, Eigen vectors).
+template <class X>
+concept has_contiguous_data = requires(X& x) {
+  x.data();
+  x.size();
+} && std::is_pointer_v<decltype(std::declval<X&>().data())>;
+}  // namespace detail
 
 /// Row-major matrix view: element (i, j) lives at data[i * ld + j], with ld >= cols.
 /// `T` may be const-qualified for read-only views; a view of T converts to a view of const T.
@@ -55,11 +83,33 @@ class matrix_view {
   matrix_view(const matrix_view<U, Space>& other)  // NOLINT(google-explicit-constructor)
       : data_(other.data()), rows_(other.rows()), cols_(other.cols()), ld_(other.ld()) {}
 
+  /// A host view of an Eigen matrix, Map, Block or Ref of element T, without a copy, so entry
+  /// points taking matrix_view<const T> accept what the caller holds (a temporary Matrix is
+  /// refused: its view would dangle). Column-major storage is refused (beacon views are row-major).
+  template <class M>
+    requires(std::is_same_v<Space, host_space> && detail::eigen_like_matrix<std::remove_reference_t<M>> &&
+             std::is_convertible_v<decltype(std::declval<M&>().data()), T*> &&
+             (std::is_lvalue_reference_v<M> || detail::borrows_storage<std::remove_reference_t<M>>))
+  matrix_view(M&& m)  // NOLINT(google-explicit-constructor, bugprone-forwarding-reference-overload)
+      : matrix_view(m.data(), static_cast<size_type>(m.rows()), static_cast<size_type>(m.cols()), leading_dimension(m)) {
+    using plain = std::remove_cvref_t<M>;
+    static_assert(plain::IsRowMajor || plain::RowsAtCompileTime == 1 || plain::ColsAtCompileTime == 1,
+                  "beacon::matrix_view: beacon views are row-major; got a column-major Eigen matrix: use Eigen::RowMajor storage or view its transpose");
+  }
+
   BEACON_HD T* data() const noexcept { return data_; }
   BEACON_HD size_type rows() const noexcept { return rows_; }
   BEACON_HD size_type cols() const noexcept { return cols_; }
   BEACON_HD size_type ld() const noexcept { return ld_; }
   BEACON_HD size_type size() const noexcept { return rows_ * cols_; }
+  /// The row stride of an Eigen object as a view (a vector-shaped one must be contiguous).
+  template <class M>
+  static size_type leading_dimension(const M& m) {
+    const auto rows = static_cast<size_type>(m.rows()), cols = static_cast<size_type>(m.cols());
+    if constexpr (std::remove_cvref_t<M>::RowsAtCompileTime == 1 || std::remove_cvref_t<M>::ColsAtCompileTime == 1)
+      if (m.innerStride() != 1 && m.size() > 1) detail::fail<shape_error>("matrix_view", "m.innerStride()", "1", m.innerStride());
+    return (rows <= 1 || cols == 1) ? cols : static_cast<size_type>(m.outerStride());
+  }
   BEACON_HD bool empty() const noexcept { return rows_ == 0 || cols_ == 0; }
   BEACON_HD bool contiguous() const noexcept { return ld_ == cols_ || rows_ <= 1; }
 
@@ -102,6 +152,19 @@ class vector_view {
     requires(std::is_same_v<const U, T> && !std::is_same_v<U, T>)
   vector_view(const vector_view<U, Space>& other)  // NOLINT(google-explicit-constructor)
       : data_(other.data()), size_(other.size()) {}
+
+  /// A host view of a contiguous container of element T (std::vector, std::array, std::span, an
+  /// Eigen vector), without a copy, as std::span converts (a temporary container is refused: its
+  /// view would dangle). An Eigen vector with a stride is a shape_error.
+  template <class R>
+    requires(std::is_same_v<Space, host_space> && detail::has_contiguous_data<std::remove_reference_t<R>> &&
+             std::is_convertible_v<decltype(std::declval<R&>().data()), T*> && !requires { typename std::remove_cvref_t<R>::memory_space; } &&
+             (std::is_lvalue_reference_v<R> || detail::borrows_storage<std::remove_reference_t<R>>))
+  vector_view(R&& r)  // NOLINT(google-explicit-constructor, bugprone-forwarding-reference-overload)
+      : vector_view(r.data(), static_cast<size_type>(r.size())) {
+    if constexpr (requires { r.innerStride(); })
+      if (r.innerStride() != 1 && r.size() > 1) detail::fail<shape_error>("vector_view", "r.innerStride()", "1", r.innerStride());
+  }
 
   BEACON_HD T* data() const noexcept { return data_; }
   BEACON_HD size_type size() const noexcept { return size_; }

@@ -39,20 +39,6 @@ inline constexpr bool is_matrix_view_v<matrix_view<T, S>> = true;
 template <class X>
 inline constexpr bool is_view_v = is_vector_view_v<std::remove_cvref_t<X>> || is_matrix_view_v<std::remove_cvref_t<X>>;
 
-template <class X>
-concept has_contiguous_data = requires(X& x) {
-  { x.data() } -> std::convertible_to<const volatile void*>;
-  x.size();
-} && std::is_pointer_v<decltype(std::declval<X&>().data())>;
-
-template <class X>
-concept eigen_like_matrix = requires(X& x) {
-  x.data();
-  x.rows();
-  x.cols();
-  x.outerStride();
-  X::IsRowMajor;
-};
 }  // namespace detail
 
 /// What vector_of accepts: a vector_view, or an object with contiguous data() and size() (not a
@@ -74,9 +60,7 @@ auto vector_of(X&& x) {
     return plain(x);
   } else {
     using T = std::remove_pointer_t<decltype(x.data())>;
-    if constexpr (requires { x.innerStride(); })
-      if (x.innerStride() != 1 && x.size() > 1) detail::fail<shape_error>("vector_of", "x.innerStride()", "1", x.innerStride());
-    return vector_view<T, host_space>(x.data(), static_cast<size_type>(x.size()));
+    return vector_view<T, host_space>(x);
   }
 }
 
@@ -87,15 +71,8 @@ auto matrix_of(X&& x) {
   if constexpr (detail::is_matrix_view_v<plain>) {
     return plain(x);
   } else {
-    constexpr bool vector_shaped = plain::RowsAtCompileTime == 1 || plain::ColsAtCompileTime == 1;
-    static_assert(plain::IsRowMajor || vector_shaped,
-                  "beacon::matrix_of: beacon views are row-major; got a column-major Eigen matrix: use Eigen::RowMajor storage or view its transpose");
     using T = std::remove_pointer_t<decltype(x.data())>;
-    const auto rows = static_cast<size_type>(x.rows()), cols = static_cast<size_type>(x.cols());
-    if constexpr (vector_shaped)
-      if (x.innerStride() != 1 && x.size() > 1) detail::fail<shape_error>("matrix_of", "x.innerStride()", "1", x.innerStride());
-    const size_type ld = (rows <= 1 || cols == 1) ? cols : static_cast<size_type>(x.outerStride());
-    return matrix_view<T, host_space>(x.data(), rows, cols, ld);
+    return matrix_view<T, host_space>(x);
   }
 }
 

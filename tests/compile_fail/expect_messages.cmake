@@ -1,0 +1,21 @@
+# SPDX-License-Identifier: Apache-2.0
+# ctest driver: `cmake -DBUILD_DIR=... -DTARGET=... -DMESSAGES="a|b|c" -P expect_messages.cmake` builds
+# TARGET, which must fail, and requires every message (| separated) in the compiler's output.
+execute_process(COMMAND "${CMAKE_COMMAND}" --build "${BUILD_DIR}" --target "${TARGET}" OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(rc EQUAL 0)
+  message(FATAL_ERROR "${TARGET} compiled, but must not")
+endif()
+string(REPLACE "|" ";" messages "${MESSAGES}")
+set(missing "")
+foreach(m IN LISTS messages)
+  string(FIND "${out}${err}" "${m}" at)
+  if(at EQUAL -1)
+    list(APPEND missing "${m}")
+  endif()
+endforeach()
+if(missing)
+  message("${out}${err}")
+  message(FATAL_ERROR "${TARGET} failed to compile, but without these messages: ${missing}")
+endif()
+list(LENGTH messages n)
+message(STATUS "${TARGET}: did not compile, with all ${n} expected messages")
