@@ -61,7 +61,8 @@ demo: configure
 	$(BUILD)/bin/beacon edit-bench --orders 3 --json $(BUILD)/edit-bench.json --svg $(BUILD)/edit-bench.svg
 	$(BUILD)/bin/beacon schedule --kind info --steps 2000 \
 	  --sentence "what university did the geologist attend" --format svg --out $(BUILD)/schedule.svg
-	@echo "pictures: $(BUILD)/edit-bench.svg (scores with error bars over 3 orders, training budget, routing matrices) and $(BUILD)/schedule.svg (per-token alpha_bar); results: $(BUILD)/edit-bench.json"
+	@echo "pictures: $(BUILD)/edit-bench.svg (scores with error bars over 3 orders, training budget, routing)"
+	@echo "          $(BUILD)/schedule.svg (per-token alpha_bar); results: $(BUILD)/edit-bench.json"
 
 pictures: configure
 	cmake --build $(BUILD) -j $(JOBS) --target beacon_cli

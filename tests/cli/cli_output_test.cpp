@@ -146,3 +146,20 @@ TEST_CASE("inspect: the report fits 100 columns, long JSON values wrapped after 
   CHECK(r.out.find("per expert [2,2,2") != std::string::npos);  // 40 experts of 2 anchors
   CHECK(count_of(r.out, "\n           ") >= 2);                  // continuation lines, indented
 }
+
+TEST_CASE("on a terminal the progress line is redrawn in place, with elapsed time and ETA") {
+  // util-linux `script` runs the command on a pseudo-terminal (Debian's bsdutils, always installed).
+  if (run_shell("command -v script > /dev/null 2>&1").code != 0) {
+    MESSAGE("SKIPPED: no `script` command to provide a pseudo-terminal");
+    return;
+  }
+  const std::string typescript = scratch("tty.txt");
+  const auto r = run_shell("script -qec '" + std::string(BEACON_CLI) + " edit-bench --edits 60 --steps 3 --methods lemoe --max-iters 40' " + typescript +
+                           " > /dev/null 2>&1");
+  REQUIRE(r.code == 0);
+  const std::string t = read_text(typescript);
+  CHECK(count_of(t, "\r\033[2K") >= 2);  // redrawn in place, not one line per update
+  CHECK(t.find("elapsed") != std::string::npos);
+  CHECK(t.find("ETA") != std::string::npos);
+  CHECK(t.find("step 1/3 done") == std::string::npos);  // the log-file form is not used on a terminal
+}
