@@ -8,7 +8,7 @@
 //     first-touched and run on beacon::cpu{}.threads() threads, best of several runs, counted the
 //     STREAM way (24 bytes per element: two reads and one write; the write-allocate read is not
 //     counted, so real traffic is 4/3 of this);
-//   * compute: Eigen sgemm C = A * B (n x n x n, float, Eigen::setNbThreads(threads)), best of
+//   * compute: Eigen sgemm C = A * B (n x n x n, float, on `threads` threads), best of
 //     several runs, 2 n^3 FLOP per run.
 // The peaks are printed to stderr and added to the benchmark context (console header and JSON
 // "context"). Each case then reports, per engineering.md B.5/B.6:
@@ -55,6 +55,7 @@
 #include <benchmark/benchmark.h>
 
 #include <beacon/backend/cpu/cpu.hpp>
+#include <beacon/backend/cpu/gemm.hpp>
 
 namespace beacon::bench {
 
@@ -165,8 +166,9 @@ inline double measure_triad(int threads, std::size_t n, int runs) {
 
 /// Best-of-`runs` Eigen sgemm rate (FLOP/s) for n x n x n on `threads` threads.
 inline double measure_sgemm(int threads, int n, int runs) {
-  const int saved = Eigen::nbThreads();
-  Eigen::setNbThreads(threads);
+  // This thread's OpenMP count, as beacon's gemm sets it (Eigen::setNbThreads would pin every later
+  // GEMM of the process to `threads`).
+  const beacon::detail::calling_thread_threads scoped_threads(threads);
   // Deterministic, O(1)-valued inputs (no std::rand dependence).
   Eigen::MatrixXf a(n, n), b(n, n), c(n, n);
   for (int j = 0; j < n; ++j)
@@ -184,7 +186,6 @@ inline double measure_sgemm(int threads, int n, int runs) {
     benchmark::ClobberMemory();
     best = std::min(best, std::chrono::duration<double>(t1 - t0).count());
   }
-  Eigen::setNbThreads(saved);
   return 2.0 * static_cast<double>(n) * n * n / best;
 }
 

@@ -6,6 +6,8 @@
 #include <beacon/beacon.hpp>
 
 #include <cstdint>
+#include <cstdio>
+#include <utility>
 #include <vector>
 
 using beacon::row_matrix;
@@ -65,13 +67,40 @@ void column_major() {
 #endif
 }  // namespace
 
+// The control asserts what the accepted spellings compute: the same values as the view calls.
+int failures = 0;
+void expect(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "FAILED: %s\n", what);
+    ++failures;
+  }
+}
+
 int main() {
-  const auto c = diffusion::token_noising_coefficients<float>(schedule, beacon::to_timesteps(t64), beacon::matrix_of(mask, 2, 2));
-  row_matrix<float> xt(4, 3), out(4, 3);
+  const std::vector<beacon::index_type> t = beacon::to_timesteps(t64);
+  expect(t == std::vector<beacon::index_type>{1, 2}, "to_timesteps keeps the values");
+  const auto c = diffusion::token_noising_coefficients<float>(schedule, t, beacon::matrix_of(mask, 2, 2));
+  expect(c.signal[0] == static_cast<float>(schedule.sqrt_alphas_cumprod[1]) && c.noise[3] == static_cast<float>(schedule.sqrt_one_minus_alphas_cumprod[2]),
+         "noising coefficients read the schedule at each example's t");
+  expect(c.signal[2] == 1.0f && c.noise[2] == 0.0f, "a source token (mask 0) keeps (1, 0)");
+
+  row_matrix<float> xt(4, 3), xt_view(4, 3), out(4, 3), out_view(4, 3);
   diffusion::q_sample(be, c.signal, x0, c.noise, beacon::philox_stream{1, 0}, xt);
-  diffusion::reverse_step(be, c.signal, x0, c.noise, xt, c.noise, beacon::philox_stream{1, 0}, out);
-  const row_matrix<float> logits = row_matrix<float>::Zero(4, 5), answer_mask = row_matrix<float>::Ones(2, 2), table = row_matrix<float>::Zero(5, 3);
+  diffusion::q_sample(be, beacon::vector_of(c.signal), beacon::as_view(x0), beacon::vector_of(c.noise), beacon::philox_stream{1, 0},
+                      beacon::as_view(xt_view));
+  expect(xt == xt_view, "q_sample with std::vector and Eigen arguments equals the view call");
+  diffusion::reverse_step(be, c.signal, x0, c.noise, xt, c.noise, beacon::philox_stream{2, 0}, out);
+  diffusion::reverse_step(be, beacon::vector_of(c.signal), beacon::as_view(x0), beacon::vector_of(c.noise), beacon::as_view(std::as_const(xt)),
+                          beacon::vector_of(c.noise), beacon::philox_stream{2, 0}, beacon::as_view(out_view));
+  expect(out == out_view, "reverse_step with std::vector and Eigen arguments equals the view call");
+
+  const row_matrix<float> logits = row_matrix<float>::Random(4, 5), answer_mask = row_matrix<float>::Ones(2, 2), table = row_matrix<float>::Random(5, 3);
   const std::vector<beacon::index_type> targets = {0, 1, 2, 3};
+  row_matrix<float> grad(4, 5);
   const auto loss = beacon::semantic::semantic_cross_entropy(be, logits, targets, answer_mask, table, {});
-  return loss.combined.loss >= 0 && out.allFinite() ? 0 : 1;
+  const auto with_grad = beacon::semantic::semantic_cross_entropy(be, beacon::as_view(logits), beacon::vector_of(targets), beacon::as_view(answer_mask),
+                                                                  beacon::as_view(table), {}, beacon::as_view(grad));
+  expect(loss.combined.loss == with_grad.combined.loss && loss.combined.loss > 0, "the loss alone equals the loss of the call with a gradient");
+  if (failures == 0) std::printf("what_users_hold control: every accepted spelling gives the view calls' values\n");
+  return failures == 0 ? 0 : 1;
 }

@@ -33,53 +33,35 @@ inline constexpr bool is_row_major_v = (Derived::Flags & Eigen::RowMajorBit) != 
 
 /// matrix_view over an Eigen matrix, Map, Ref or Block with direct access and row-major storage
 /// (constness follows the argument). A compile-time vector becomes a one-column view if it is a
-/// column vector, a one-row view if it is a row vector.
+/// column vector, a one-row view if it is a row vector. The strides and checks are the view's
+/// converting constructor's (view.hpp); this names the conversion and says why an expression fails.
 template <class Derived>
 auto as_view(Eigen::DenseBase<Derived>& m) {
   static_assert(detail::has_direct_access_v<Derived>, "beacon::as_view: the Eigen expression has no direct memory access; evaluate it first");
   static_assert(detail::is_row_major_v<Derived> || detail::is_vector_expr_v<Derived>,
                 "beacon::as_view: beacon views are row-major; use Eigen::RowMajor storage or view the transpose");
-  using T = std::remove_pointer_t<decltype(m.derived().data())>;
-  const size_type ld = (m.rows() <= 1 || m.cols() == 1) ? static_cast<size_type>(m.cols())
-                                                       : static_cast<size_type>(m.derived().outerStride());
-  if constexpr (detail::is_vector_expr_v<Derived>) {
-    if (m.derived().innerStride() != 1 && m.size() > 1)
-      detail::fail<shape_error>("as_view", "m.innerStride()", "1", m.derived().innerStride());
-  }
-  return matrix_view<T, host_space>(m.derived().data(), m.rows(), m.cols(), ld);
+  return matrix_view<std::remove_pointer_t<decltype(m.derived().data())>, host_space>(m.derived());
 }
 template <class Derived>
 auto as_view(const Eigen::DenseBase<Derived>& m) {
   static_assert(detail::has_direct_access_v<Derived>, "beacon::as_view: the Eigen expression has no direct memory access; evaluate it first");
   static_assert(detail::is_row_major_v<Derived> || detail::is_vector_expr_v<Derived>,
                 "beacon::as_view: beacon views are row-major; use Eigen::RowMajor storage or view the transpose");
-  using T = const typename Derived::Scalar;
-  const size_type ld = (m.rows() <= 1 || m.cols() == 1) ? static_cast<size_type>(m.cols())
-                                                       : static_cast<size_type>(m.derived().outerStride());
-  if constexpr (detail::is_vector_expr_v<Derived>) {
-    if (m.derived().innerStride() != 1 && m.size() > 1)
-      detail::fail<shape_error>("as_view", "m.innerStride()", "1", m.derived().innerStride());
-  }
-  return matrix_view<T, host_space>(m.derived().data(), m.rows(), m.cols(), ld);
+  return matrix_view<const typename Derived::Scalar, host_space>(m.derived());
 }
 
-/// vector_view over a contiguous Eigen vector (unit inner stride).
+/// vector_view over a contiguous Eigen vector (unit inner stride, else a shape_error).
 template <class Derived>
 auto as_vector_view(Eigen::DenseBase<Derived>& v) {
   static_assert(detail::is_vector_expr_v<Derived> && detail::has_direct_access_v<Derived>,
                 "beacon::as_vector_view: expects an Eigen vector with direct access");
-  if (v.derived().innerStride() != 1 && v.size() > 1)
-    detail::fail<shape_error>("as_vector_view", "v.innerStride()", "1", v.derived().innerStride());
-  using T = std::remove_pointer_t<decltype(v.derived().data())>;
-  return vector_view<T, host_space>(v.derived().data(), v.size());
+  return vector_view<std::remove_pointer_t<decltype(v.derived().data())>, host_space>(v.derived());
 }
 template <class Derived>
 auto as_vector_view(const Eigen::DenseBase<Derived>& v) {
   static_assert(detail::is_vector_expr_v<Derived> && detail::has_direct_access_v<Derived>,
                 "beacon::as_vector_view: expects an Eigen vector with direct access");
-  if (v.derived().innerStride() != 1 && v.size() > 1)
-    detail::fail<shape_error>("as_vector_view", "v.innerStride()", "1", v.derived().innerStride());
-  return vector_view<const typename Derived::Scalar, host_space>(v.derived().data(), v.size());
+  return vector_view<const typename Derived::Scalar, host_space>(v.derived());
 }
 
 /// Eigen::Map over a host matrix_view (row-major, outer stride = ld); constness follows T.

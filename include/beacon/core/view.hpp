@@ -102,14 +102,6 @@ class matrix_view {
   BEACON_HD size_type cols() const noexcept { return cols_; }
   BEACON_HD size_type ld() const noexcept { return ld_; }
   BEACON_HD size_type size() const noexcept { return rows_ * cols_; }
-  /// The row stride of an Eigen object as a view (a vector-shaped one must be contiguous).
-  template <class M>
-  static size_type leading_dimension(const M& m) {
-    const auto rows = static_cast<size_type>(m.rows()), cols = static_cast<size_type>(m.cols());
-    if constexpr (std::remove_cvref_t<M>::RowsAtCompileTime == 1 || std::remove_cvref_t<M>::ColsAtCompileTime == 1)
-      if (m.innerStride() != 1 && m.size() > 1) detail::fail<shape_error>("matrix_view", "m.innerStride()", "1", m.innerStride());
-    return (rows <= 1 || cols == 1) ? cols : static_cast<size_type>(m.outerStride());
-  }
   BEACON_HD bool empty() const noexcept { return rows_ == 0 || cols_ == 0; }
   BEACON_HD bool contiguous() const noexcept { return ld_ == cols_ || rows_ <= 1; }
 
@@ -126,6 +118,15 @@ class matrix_view {
   }
 
  private:
+  /// The row stride of an Eigen object as a view (a vector-shaped one must be contiguous).
+  template <class M>
+  static size_type leading_dimension(const M& m) {
+    const auto rows = static_cast<size_type>(m.rows()), cols = static_cast<size_type>(m.cols());
+    if constexpr (M::RowsAtCompileTime == 1 || M::ColsAtCompileTime == 1)
+      if (m.innerStride() != 1 && m.size() > 1) detail::fail<shape_error>("matrix_view", "m.innerStride()", "1", m.innerStride());
+    return (rows <= 1 || cols == 1) ? cols : static_cast<size_type>(m.outerStride());
+  }
+
   T* data_ = nullptr;
   size_type rows_ = 0;
   size_type cols_ = 0;

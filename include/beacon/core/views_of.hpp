@@ -37,7 +37,7 @@ template <class T, class S>
 inline constexpr bool is_matrix_view_v<matrix_view<T, S>> = true;
 
 template <class X>
-inline constexpr bool is_view_v = is_vector_view_v<std::remove_cvref_t<X>> || is_matrix_view_v<std::remove_cvref_t<X>>;
+inline constexpr bool is_view_v = view_traits<std::remove_cvref_t<X>>::value;
 
 }  // namespace detail
 

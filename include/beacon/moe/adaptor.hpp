@@ -16,11 +16,26 @@
 // embeddings (masked_mean_pool of frozen token embeddings). Token-level routers ignore e. All views
 // are in the backend's memory space (host views for beacon::cpu, device views for beacon::cuda).
 //
+// Serving (instance-level routers): sequences of different lengths go in one call with host
+// `sequence_offsets` (B + 1 of them: sequence b owns rows [offsets[b], offsets[b+1]), 0-length
+// sequences allowed); and a route computed once per sequence (route(e), from its prompt's instance
+// embedding) is passed to every later forward of that sequence, e.g. each one-token decode step:
+//
+//   const auto kept = a.route(e_prompts);                  // B sequences, routed once
+//   a.forward(x_prompts, prompt_offsets, kept, out, st);   // the prompts, ragged
+//   a.forward(x_step, step_offsets, kept, out_step, st);   // one token per live sequence (finished ones: length 0)
+//
+// The paper routes each instance by its embedding e alone, never by the generated tokens, so a kept
+// route equals what routing again would give: reusing it is exact, not an approximation. A const
+// forward with its own forward_state may run from several threads at once on one adaptor.
+//
 // One forward: route (router policy) -> group the (token, choice) pairs by expert -> gather rows ->
 // every expert over its group (one GEMM per layer and expert) -> gate-weighted combine. The expert
 // group sizes are downloaded once per forward (GEMM sizes are host values); nothing else waits.
 
+#include <algorithm>
 #include <functional>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -31,6 +46,7 @@
 #include "dispatch.hpp"
 #include "expert_common.hpp"
 #include "routing.hpp"
+#include "token_routes.hpp"
 
 namespace beacon::moe {
 
@@ -52,6 +68,8 @@ class adaptor {
   using parameter_type = parameter<T, Backend>;
   using expert_parameters_type = expert_parameters<T, Backend>;
   using init_type = expert_init<T, space>;
+  /// A routing of instances kept for later forward calls (route(e)): ids and gates per instance.
+  using route_type = routing<T, Backend>;
   /// loss(out, dL/dout) -> loss value: fills the gradient, both views in the backend's space.
   using loss_function = std::function<double(matrix_view<const T, space>, matrix_view<T, space>)>;
 
@@ -72,6 +90,10 @@ class adaptor {
   struct forward_state {
     typename Router::template cache<T, Backend> route;
     size_type tokens = 0, tokens_per_route = 1, routed = 0;
+    bool ragged = false;      ///< tokens split by sequence_offsets (else tokens_per_route each)
+    bool kept_route = false;  ///< the forward used a caller's kept route (inference only: no backward)
+    std::vector<index_type> host_sequence_offsets, host_route_of_token;  ///< ragged layout (host copies)
+    buffer_t<index_type, Backend> sequence_offsets, route_of_token;     ///< ragged layout on the backend
     std::vector<index_type> offsets;  ///< host copy: grouped rows of expert i are [offsets[i], offsets[i+1])
     buffer_t<index_type, Backend> offset_buffer, pair_token, pair_choice, position;
     buffer_t<T, Backend> x_grouped, y_grouped, expert_cache, dy_grouped, dgates, router_scratch;
@@ -114,17 +136,59 @@ class adaptor {
   /// Inference: out = lambda * sum_i g(i|.) f_i(x).
   void forward(matrix_view<const T, space> x, matrix_view<const T, space> e, matrix_view<T, space> out) const {
     forward_state st;
-    run_forward(x, e, out, st, {});
+    run_forward(x, {}, e, out, st, {});
   }
   /// Inference that keeps what backward needs in `st` (routing by score, no router noise).
   void forward(matrix_view<const T, space> x, matrix_view<const T, space> e, matrix_view<T, space> out, forward_state& st) const {
-    run_forward(x, e, out, st, {});
+    run_forward(x, {}, e, out, st, {});
+  }
+  /// Inference on a ragged batch: sequence b owns token rows [sequence_offsets[b],
+  /// sequence_offsets[b+1]) of x and is routed by e's row b (host offsets: e.rows() + 1 of them,
+  /// from 0 to x.rows(), nondecreasing).
+  void forward(matrix_view<const T, space> x, std::span<const index_type> sequence_offsets, matrix_view<const T, space> e,
+               matrix_view<T, space> out, forward_state& st) const
+    requires Router::instance_level
+  {
+    run_forward(x, sequence_offsets, e, out, st, {});
   }
   /// Training forward: router noise on, and `forced` >= 0 routes every first choice to that expert
   /// (training_route::forced_to_new: an editing step's own batch goes to its new expert).
   void forward_train(matrix_view<const T, space> x, matrix_view<const T, space> e, matrix_view<T, space> out, forward_state& st,
                      index_type forced = -1) {
-    run_forward(x, e, out, st, route_request{forced, true, ++noise_calls_});
+    run_forward(x, {}, e, out, st, route_request{forced, true, ++noise_calls_});
+  }
+  /// Training forward on a ragged batch (offsets as in the ragged forward).
+  void forward_train(matrix_view<const T, space> x, std::span<const index_type> sequence_offsets, matrix_view<const T, space> e,
+                     matrix_view<T, space> out, forward_state& st, index_type forced = -1)
+    requires Router::instance_level
+  {
+    run_forward(x, sequence_offsets, e, out, st, route_request{forced, true, ++noise_calls_});
+  }
+
+  /// Routes instances e (B x d) once, for inference (no noise): keep the result for the sequences'
+  /// later forward calls. It stays valid until the next insert_expert (forward checks).
+  [[nodiscard]] route_type route(matrix_view<const T, space> e) const
+    requires Router::instance_level
+  {
+    beacon::require_extent("adaptor::route", "e", "cols (d_model)", e.cols(), cfg_.d_model);
+    if (experts() == 0) beacon::fail("adaptor::route", "experts", ">= 1 (call insert_expert first)", 0);
+    typename Router::template cache<T, Backend> c;
+    router_.route(be_, e, c, {});
+    return std::move(c.route);
+  }
+  /// Inference with a kept route: x holds route.rows sequences of x.rows() / route.rows tokens each.
+  void forward(matrix_view<const T, space> x, const route_type& kept, matrix_view<T, space> out, forward_state& st) const
+    requires Router::instance_level
+  {
+    run_forward_kept(x, {}, kept, out, st);
+  }
+  /// Inference with a kept route on a ragged batch (offsets: kept.rows + 1 of them), e.g. one decode
+  /// step: every live sequence 1 token, every finished one 0.
+  void forward(matrix_view<const T, space> x, std::span<const index_type> sequence_offsets, const route_type& kept,
+               matrix_view<T, space> out, forward_state& st) const
+    requires Router::instance_level
+  {
+    run_forward_kept(x, sequence_offsets, kept, out, st);
   }
 
   /// Accumulates dL/dparameters of every trainable parameter from dL/dout.
@@ -133,6 +197,7 @@ class adaptor {
     beacon::require_extent(fn, "dout", "rows (forward tokens)", dout.rows(), st.tokens);
     beacon::require_extent(fn, "dout", "cols (d_model)", dout.cols(), cfg_.d_model);
     if (st.offsets.empty()) beacon::fail(fn, "state", "a state filled by forward", "an empty state");
+    if (st.kept_route) beacon::fail(fn, "state", "a state of forward or forward_train (routing computed in the call)", "a forward with a kept route (inference only)");
     const auto& r = st.route.route;
     const size_type d = cfg_.d_model, p = st.routed;
     const auto gates = r.gates();
@@ -144,13 +209,13 @@ class adaptor {
     if (p > 0) {
       if (router_trains()) {
         auto workspace = workspace_in(st, pair_gate_gradients_workspace_bytes<T>(p, d));
-        pair_gate_gradients(be_, dout, matrix_view<const T, space>(st.y_grouped.view().data(), p, d), d_view, p, st.tokens_per_route, lambda,
+        pair_gate_gradients(be_, dout, matrix_view<const T, space>(st.y_grouped.view().data(), p, d), d_view, p, routes_of(st), lambda,
                             dgates, workspace);
       }
       if (experts_train()) {
         reserve_buffer<T, Backend>(be_, st.dy_grouped, p * d);
         const matrix_view<T, space> dy(st.dy_grouped.view().data(), p, d);
-        gather_gated_pairs(be_, dout, d_view, gates, st.tokens_per_route, lambda, dy);
+        gather_gated_pairs(be_, dout, d_view, gates, routes_of(st), lambda, dy);
         std::vector<expert_parameters_type*> all;
         for (auto& e : experts_) all.push_back(&e);
         Expert::template backward<T, Backend>(be_, all, st.offsets, matrix_view<const T, space>(st.x_grouped.view().data(), p, d), cache_view(st),
@@ -277,25 +342,87 @@ class adaptor {
     return workspace_arena<space>(st.workspace.view().data(), bytes);
   }
 
-  void run_forward(matrix_view<const T, space> x, matrix_view<const T, space> e, matrix_view<T, space> out, forward_state& st,
-                   const route_request& req) const {
+  void run_forward(matrix_view<const T, space> x, std::span<const index_type> sequence_offsets, matrix_view<const T, space> e,
+                   matrix_view<T, space> out, forward_state& st, const route_request& req) const {
     const char* fn = "adaptor::forward";
+    check_forward(fn, x, out);
+    if (req.forced >= experts()) beacon::fail(fn, "forced", beacon::concat("an expert id < ", experts(), " or -1"), req.forced);
+    if constexpr (Router::instance_level) {
+      beacon::require_extent(fn, "e", "cols (d_model)", e.cols(), cfg_.d_model);
+      lay_out_sequences(fn, "e", x.rows(), e.rows(), sequence_offsets, st);
+      router_.route(be_, e, st.route, req);
+    } else {
+      st.tokens = x.rows();  // every token routes itself (the ragged overloads need instance-level routing)
+      st.tokens_per_route = 1;
+      st.ragged = false;
+      router_.route(be_, x, st.route, req);
+    }
+    st.kept_route = false;
+    dispatch_and_combine(x, st.route.route, out, st);
+  }
+
+  void run_forward_kept(matrix_view<const T, space> x, std::span<const index_type> sequence_offsets, const route_type& kept,
+                        matrix_view<T, space> out, forward_state& st) const {
+    const char* fn = "adaptor::forward";
+    check_forward(fn, x, out);
+    if (kept.experts != experts())
+      beacon::fail(fn, "route", beacon::concat("a route over the adaptor's ", experts(), " experts (route again after insert_expert)"),
+                   beacon::concat("a route over ", kept.experts));
+    lay_out_sequences(fn, "route", x.rows(), kept.rows, sequence_offsets, st);
+    st.kept_route = true;
+    dispatch_and_combine(x, kept, out, st);
+  }
+
+  void check_forward(const char* fn, matrix_view<const T, space> x, matrix_view<T, space> out) const {
     if (experts() == 0) beacon::fail(fn, "experts", ">= 1 (call insert_expert first)", 0);
     beacon::require_extent(fn, "x", "cols (d_model)", x.cols(), cfg_.d_model);
     beacon::require_same_shape(fn, "out", x, out);
-    if (req.forced >= experts()) beacon::fail(fn, "forced", beacon::concat("an expert id < ", experts(), " or -1"), req.forced);
-    st.tokens = x.rows();
-    if constexpr (Router::instance_level) {
-      beacon::require_extent(fn, "e", "cols (d_model)", e.cols(), cfg_.d_model);
-      if (e.rows() < 1 || x.rows() % e.rows() != 0)
-        beacon::fail<shape_error>(fn, "e", beacon::concat("a row count dividing x.rows (", x.rows(), ")"), e.rows());
-      st.tokens_per_route = x.rows() / e.rows();
-      router_.route(be_, e, st.route, req);
-    } else {
-      st.tokens_per_route = 1;
-      router_.route(be_, x, st.route, req);
+  }
+
+  /// How x's token rows map to `rows` routing rows: uniform (rows divides tokens) without offsets,
+  /// else ragged by the validated offsets, uploaded to the state's backend buffers.
+  void lay_out_sequences(const char* fn, const char* routing_argument, size_type tokens, size_type rows,
+                         std::span<const index_type> offsets, forward_state& st) const {
+    st.tokens = tokens;
+    st.ragged = !offsets.empty();
+    if (!st.ragged) {
+      if (rows < 1 || tokens % rows != 0)
+        beacon::fail<shape_error>(fn, routing_argument, beacon::concat("a row count dividing x.rows (", tokens, ")"), rows);
+      st.tokens_per_route = tokens / rows;
+      return;
     }
-    const auto& r = st.route.route;
+    const auto n = static_cast<size_type>(offsets.size());
+    if (n != rows + 1)
+      beacon::fail<shape_error>(fn, "sequence_offsets", beacon::concat(rows + 1, " entries (", routing_argument, " rows + 1)"), n);
+    if (offsets.front() != 0) beacon::fail(fn, "sequence_offsets[0]", "0", offsets.front());
+    if (offsets.back() != tokens)
+      beacon::fail<shape_error>(fn, beacon::concat("sequence_offsets[", n - 1, "]").c_str(), beacon::concat("x.rows (", tokens, ")"),
+                                offsets.back());
+    for (size_type b = 0; b < rows; ++b)
+      if (offsets[static_cast<std::size_t>(b + 1)] < offsets[static_cast<std::size_t>(b)])
+        beacon::fail(fn, beacon::concat("sequence_offsets[", b + 1, "]").c_str(),
+                     beacon::concat(">= sequence_offsets[", b, "] (", offsets[static_cast<std::size_t>(b)], ")"),
+                     offsets[static_cast<std::size_t>(b + 1)]);
+    st.tokens_per_route = 1;
+    st.host_sequence_offsets.assign(offsets.begin(), offsets.end());
+    st.host_route_of_token.resize(static_cast<std::size_t>(tokens));
+    for (size_type b = 0; b < rows; ++b)
+      std::fill(st.host_route_of_token.begin() + offsets[static_cast<std::size_t>(b)],
+                st.host_route_of_token.begin() + offsets[static_cast<std::size_t>(b + 1)], static_cast<index_type>(b));
+    reserve_buffer<index_type, Backend>(be_, st.sequence_offsets, n);
+    reserve_buffer<index_type, Backend>(be_, st.route_of_token, tokens);
+    upload(be_, st.host_sequence_offsets, vector_view<index_type, space>(st.sequence_offsets.view().data(), n));
+    upload(be_, st.host_route_of_token, vector_view<index_type, space>(st.route_of_token.view().data(), tokens));
+  }
+
+  static token_routes<space> routes_of(const forward_state& st) {
+    if (!st.ragged) return token_routes<space>(st.tokens_per_route);
+    return token_routes<space>(st.sequence_offsets.view().data(), st.route_of_token.view().data());
+  }
+
+  /// Groups x's (token, choice) pairs of routing r by expert, runs every expert over its group and
+  /// combines the gated outputs into out.
+  void dispatch_and_combine(matrix_view<const T, space> x, const route_type& r, matrix_view<T, space> out, forward_state& st) const {
     const size_type tokens = x.rows(), k = r.k, n = experts(), d = cfg_.d_model;
     reserve_buffer<index_type, Backend>(be_, st.offset_buffer, n + 1);
     reserve_buffer<index_type, Backend>(be_, st.pair_token, tokens * k);
@@ -304,9 +431,9 @@ class adaptor {
     st.offsets.assign(static_cast<std::size_t>(n + 1), 0);
     st.routed = 0;
     if (tokens == 0) return;
-    const auto dv = dispatch(st);
+    const auto dv = dispatch(st, k);
     auto workspace = workspace_in(st, group_pairs_workspace_bytes(tokens * k, n));
-    group_pairs_by_expert(be_, r.ids(), tokens, st.tokens_per_route, n, dv, workspace);
+    group_pairs_by_expert(be_, r.ids(), tokens, routes_of(st), n, dv, workspace);
     st.offsets = download(be_, vector_view<const index_type, space>(dv.offsets));
     const size_type p = st.offsets.back();
     st.routed = p;
@@ -321,11 +448,12 @@ class adaptor {
       for (const auto& ex : experts_) all.push_back(&ex);
       Expert::template forward<T, Backend>(be_, all, st.offsets, matrix_view<const T, space>(xg), cache_view(st), yg);
     }
-    combine_pairs(be_, matrix_view<const T, space>(yg), dv, r.gates(), st.tokens_per_route, static_cast<T>(cfg_.lambda), out);
+    combine_pairs(be_, matrix_view<const T, space>(yg), dv, r.gates(), routes_of(st), static_cast<T>(cfg_.lambda), out);
   }
 
-  static grouped_dispatch<space> dispatch(forward_state& st) {
-    const size_type k = st.route.route.k, n = static_cast<size_type>(st.offsets.size()) - 1;
+  static grouped_dispatch<space> dispatch(forward_state& st) { return dispatch(st, st.route.route.k); }
+  static grouped_dispatch<space> dispatch(forward_state& st, size_type k) {
+    const size_type n = static_cast<size_type>(st.offsets.size()) - 1;
     return {vector_view<index_type, space>(st.offset_buffer.view().data(), n + 1),
             vector_view<index_type, space>(st.pair_token.view().data(), st.tokens * k),
             vector_view<index_type, space>(st.pair_choice.view().data(), st.tokens * k),

@@ -7,14 +7,15 @@
 // kernels/row_kernels.hpp run by for_each_index / for_each_element.
 //
 //   grouped_dispatch<space> d{offsets, pair_token, pair_choice, position};   // caller's memory
-//   group_pairs_by_expert(be, ids, tokens, tokens_per_route, experts, d);
+//   group_pairs_by_expert(be, ids, tokens, routes, experts, d);   // routes: L, or ragged (token_routes.hpp)
 //   const auto host_offsets = download(be, d.offsets);  // the one host round trip: GEMM sizes
 //   gather_pairs(be, x, d, x_grouped.row_block(0, host_offsets.back()));
 //   ... grouped expert forward (grouped_expert.hpp) ...
-//   combine_pairs(be, y_grouped, d, gates, tokens_per_route, lambda, out);
+//   combine_pairs(be, y_grouped, d, gates, routes, lambda, out);
 //
-// Combine is out[t] = lambda * sum_j gate(t / L, j) * y_grouped[position(t, j)], added in j order
-// (no atomics): deterministic on every backend.
+// Combine is out[t] = lambda * sum_j gate(row(t), j) * y_grouped[position(t, j)], added in j order
+// (no atomics): deterministic on every backend. row(t) is the routing row of token t: t / L for
+// sequences of one length L, or the sequence owning t in a ragged batch (token_routes.hpp).
 
 #include <type_traits>
 
@@ -22,6 +23,7 @@
 #include "../core/backend.hpp"
 #include "../core/workspace.hpp"
 #include "kernels/row_kernels.hpp"
+#include "token_routes.hpp"
 
 namespace beacon::moe {
 
@@ -35,8 +37,8 @@ struct grouped_dispatch {
 };
 
 /// Groups the pairs of routing `ids` (R x k, -1 = no expert) by expert; token t uses routing row
-/// t / tokens_per_route. Nothing is synchronised; offsets stay on the backend. Scratch: 2 tokens*k
-/// + E + 2 indices.
+/// routes.row(t) (t / L when uniform). Nothing is synchronised; offsets stay on the backend.
+/// Scratch: 2 tokens*k + E + 2 indices.
 /// Scratch bytes group_pairs_by_expert needs for tokens x k routed pairs over `experts` experts.
 inline std::size_t group_pairs_workspace_bytes(size_type pairs, size_type experts) {
   return workspace_layout().template add<index_type>(pairs).template add<index_type>(pairs).template add<index_type>(experts + 2).bytes();
@@ -44,17 +46,19 @@ inline std::size_t group_pairs_workspace_bytes(size_type pairs, size_type expert
 
 template <backend B>
 void group_pairs_by_expert(const B& be, matrix_view<const index_type, typename B::memory_space> ids, size_type tokens,
-                           size_type tokens_per_route, size_type experts, const grouped_dispatch<typename B::memory_space>& out,
-                           workspace_arena<typename B::memory_space>& workspace) {
+                           token_routes<typename B::memory_space> routes, size_type experts,
+                           const grouped_dispatch<typename B::memory_space>& out, workspace_arena<typename B::memory_space>& workspace) {
   using space = typename B::memory_space;
   const char* fn = "moe::group_pairs_by_expert";
   const size_type k = ids.cols();
   if (k < 1) beacon::fail<shape_error>(fn, "ids", "at least one column (k >= 1)", "0 columns");
   if (experts < 1) beacon::fail(fn, "experts", ">= 1", experts);
-  if (tokens_per_route < 1) beacon::fail(fn, "tokens_per_route", ">= 1", tokens_per_route);
-  if (ids.rows() * tokens_per_route != tokens)
-    beacon::fail<shape_error>(fn, "ids", beacon::concat("rows = tokens / tokens_per_route (", tokens, " / ", tokens_per_route, ")"),
-                                      ids.rows());
+  if (!routes.ragged()) {
+    if (routes.tokens_per_route < 1) beacon::fail(fn, "tokens_per_route", ">= 1", routes.tokens_per_route);
+    if (ids.rows() * routes.tokens_per_route != tokens)
+      beacon::fail<shape_error>(fn, "ids", beacon::concat("rows = tokens / tokens_per_route (", tokens, " / ", routes.tokens_per_route, ")"),
+                                ids.rows());
+  }
   beacon::require_extent(fn, "out.offsets", "size (experts + 1)", out.offsets.size(), experts + 1);
   beacon::require_extent(fn, "out.pair_token", "size (tokens * k)", out.pair_token.size(), tokens * k);
   beacon::require_extent(fn, "out.pair_choice", "size (tokens * k)", out.pair_choice.size(), tokens * k);
@@ -64,7 +68,7 @@ void group_pairs_by_expert(const B& be, matrix_view<const index_type, typename B
   const auto keys = workspace.template take<index_type>(pairs);
   const auto permutation = workspace.template take<index_type>(pairs);
   const auto group_offsets = workspace.template take<index_type>(experts + 2);
-  for_each_index(be, pairs, kernels::dispatch_key<space>{ids, keys, k, tokens_per_route, experts});
+  for_each_index(be, pairs, kernels::dispatch_key<space>{ids, keys, k, routes, experts});
   group_rows_by_key(be, vector_view<const index_type, space>(keys), experts + 1, group_offsets, permutation);
   for_each_index(be, pairs,
                  kernels::dispatch_pair<space>{vector_view<const index_type, space>(permutation), group_offsets.data() + experts, k,
@@ -75,9 +79,10 @@ void group_pairs_by_expert(const B& be, matrix_view<const index_type, typename B
 /// As above with scratch from the backend's own arena (be.scratch()).
 template <backend B>
 void group_pairs_by_expert(const B& be, matrix_view<const index_type, typename B::memory_space> ids, size_type tokens,
-                           size_type tokens_per_route, size_type experts, const grouped_dispatch<typename B::memory_space>& out) {
+                           token_routes<typename B::memory_space> routes, size_type experts,
+                           const grouped_dispatch<typename B::memory_space>& out) {
   auto workspace = be.scratch(group_pairs_workspace_bytes(tokens * ids.cols(), experts));
-  group_pairs_by_expert(be, ids, tokens, tokens_per_route, experts, out, workspace);
+  group_pairs_by_expert(be, ids, tokens, routes, experts, out, workspace);
 }
 
 /// x_grouped(q, :) = x(pair_token[q], :) for the first x_grouped.rows() grouped pairs (pass the
@@ -92,36 +97,36 @@ void gather_pairs(const B& be, matrix_view<const T, typename B::memory_space> x,
   gather_rows(be, x, vector_view<const index_type, space>(d.pair_token.data(), x_grouped.rows()), x_grouped);
 }
 
-/// out(t, :) = lambda * sum_j gates(t / L, j) * y_grouped(position(t, j), :) (zero rows for tokens
+/// out(t, :) = lambda * sum_j gates(row(t), j) * y_grouped(position(t, j), :) (zero rows for tokens
 /// without an expert).
 template <backend B, class T>
 void combine_pairs(const B& be, matrix_view<const T, typename B::memory_space> y_grouped, const grouped_dispatch<typename B::memory_space>& d,
-                   matrix_view<const T, typename B::memory_space> gates, size_type tokens_per_route, std::type_identity_t<T> lambda,
-                   matrix_view<T, typename B::memory_space> out) {
+                   matrix_view<const T, typename B::memory_space> gates, token_routes<typename B::memory_space> routes,
+                   std::type_identity_t<T> lambda, matrix_view<T, typename B::memory_space> out) {
   using space = typename B::memory_space;
   const char* fn = "moe::combine_pairs";
   beacon::require_extent(fn, "out", "rows (position.rows)", out.rows(), d.position.rows());
   beacon::require_extent(fn, "out", "cols (y_grouped.cols)", out.cols(), y_grouped.cols());
   beacon::require_extent(fn, "gates", "cols (k)", gates.cols(), d.position.cols());
-  beacon::require_extent(fn, "gates", "rows (tokens / tokens_per_route)", gates.rows() * tokens_per_route, out.rows());
+  if (!routes.ragged()) beacon::require_extent(fn, "gates", "rows (tokens / tokens_per_route)", gates.rows() * routes.tokens_per_route, out.rows());
   for_each_element(be, out.rows(), out.cols(),
-                   kernels::combine<T, space>{y_grouped, matrix_view<const index_type, space>(d.position), gates, tokens_per_route,
+                   kernels::combine<T, space>{y_grouped, matrix_view<const index_type, space>(d.position), gates, routes,
                                               static_cast<T>(lambda), out});
 }
 
 // ---- backward --------------------------------------------------------------------------------
 
-/// dy_grouped(q, :) = lambda * gates(t / L, j) * dout(t, :) for grouped pair q = (t, j): the
+/// dy_grouped(q, :) = lambda * gates(row(t), j) * dout(t, :) for grouped pair q = (t, j): the
 /// gradient each expert receives (pass offsets[E] rows).
 template <backend B, class T>
 void gather_gated_pairs(const B& be, matrix_view<const T, typename B::memory_space> dout, const grouped_dispatch<typename B::memory_space>& d,
-                        matrix_view<const T, typename B::memory_space> gates, size_type tokens_per_route, std::type_identity_t<T> lambda,
-                        matrix_view<T, typename B::memory_space> dy_grouped) {
+                        matrix_view<const T, typename B::memory_space> gates, token_routes<typename B::memory_space> routes,
+                        std::type_identity_t<T> lambda, matrix_view<T, typename B::memory_space> dy_grouped) {
   using space = typename B::memory_space;
   beacon::require_extent("moe::gather_gated_pairs", "dy_grouped", "cols (dout.cols)", dy_grouped.cols(), dout.cols());
   for_each_element(be, dy_grouped.rows(), dy_grouped.cols(),
                    kernels::gather_gated<T, space>{dout, vector_view<const index_type, space>(d.pair_token),
-                                                   vector_view<const index_type, space>(d.pair_choice), gates, tokens_per_route,
+                                                   vector_view<const index_type, space>(d.pair_choice), gates, routes,
                                                    static_cast<T>(lambda), dy_grouped});
 }
 
@@ -136,7 +141,7 @@ std::size_t pair_gate_gradients_workspace_bytes(size_type routed, size_type cols
 template <backend B, class T>
 void pair_gate_gradients(const B& be, matrix_view<const T, typename B::memory_space> dout,
                          matrix_view<const T, typename B::memory_space> y_grouped, const grouped_dispatch<typename B::memory_space>& d,
-                         size_type routed, size_type tokens_per_route, std::type_identity_t<T> lambda,
+                         size_type routed, token_routes<typename B::memory_space> routes, std::type_identity_t<T> lambda,
                          matrix_view<T, typename B::memory_space> dgates, workspace_arena<typename B::memory_space>& workspace) {
   using space = typename B::memory_space;
   const size_type cols = dout.cols();
@@ -148,18 +153,18 @@ void pair_gate_gradients(const B& be, matrix_view<const T, typename B::memory_sp
   }
   for_each_index(be, dgates.rows() * dgates.cols(),
                  kernels::sum_pair_dots<T, space>{vector_view<const T, space>(dots), matrix_view<const index_type, space>(d.position),
-                                                  tokens_per_route, static_cast<T>(lambda), dgates},
-                 tokens_per_route);
+                                                  routes, static_cast<T>(lambda), dgates},
+                 dgates.rows() > 0 ? dout.rows() / dgates.rows() + 1 : 1);
 }
 
 /// As above with scratch from the backend's own arena (be.scratch()).
 template <backend B, class T>
 void pair_gate_gradients(const B& be, matrix_view<const T, typename B::memory_space> dout,
                          matrix_view<const T, typename B::memory_space> y_grouped, const grouped_dispatch<typename B::memory_space>& d,
-                         size_type routed, size_type tokens_per_route, std::type_identity_t<T> lambda,
+                         size_type routed, token_routes<typename B::memory_space> routes, std::type_identity_t<T> lambda,
                          matrix_view<T, typename B::memory_space> dgates) {
   auto workspace = be.scratch(pair_gate_gradients_workspace_bytes<T>(routed, dout.cols()));
-  pair_gate_gradients(be, dout, y_grouped, d, routed, tokens_per_route, lambda, dgates, workspace);
+  pair_gate_gradients(be, dout, y_grouped, d, routed, routes, lambda, dgates, workspace);
 }
 
 }  // namespace beacon::moe

@@ -8,12 +8,43 @@
 #include "../../core/gemm_shape.hpp"
 #include "cpu.hpp"
 
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
 namespace beacon {
+namespace detail {
+
+/// Sets the calling thread's OpenMP thread count (an ICV of this thread only) for a scope.
+class calling_thread_threads {
+ public:
+  explicit calling_thread_threads([[maybe_unused]] int n) {
+#if defined(_OPENMP)
+    omp_set_num_threads(n);
+#endif
+  }
+  ~calling_thread_threads() {
+#if defined(_OPENMP)
+    omp_set_num_threads(previous_);
+#endif
+  }
+  calling_thread_threads(const calling_thread_threads&) = delete;
+  calling_thread_threads& operator=(const calling_thread_threads&) = delete;
+
+ private:
+#if defined(_OPENMP)
+  int previous_ = omp_get_max_threads();
+#endif
+};
+
+}  // namespace detail
 
 /// C = alpha * op(A) * op(B) + beta * C (row-major views; beta == 0 ignores C's old contents).
 /// Eigen picks its blocking from the thread count, so results are reproducible for a fixed
-/// `be.threads()`; the thread count is applied through Eigen::setNbThreads for the call and the
-/// caller's setting is restored afterwards.
+/// `be.threads()`. The thread count reaches Eigen through the calling thread's own OpenMP
+/// thread-count setting (omp_set_num_threads, restored afterwards), never Eigen::setNbThreads,
+/// which is one process-wide variable: so GEMMs may run from several threads at once (a program
+/// that calls Eigen::setNbThreads itself overrides be.threads() here).
 template <class TA, class TB, class T>
   requires same_element<TA, T> && same_element<TB, T>
 void gemm(const cpu& be, transpose ta, transpose tb, std::type_identity_t<T> alpha, matrix_view<TA, host_space> a,
@@ -27,11 +58,7 @@ void gemm(const cpu& be, transpose ta, transpose tb, std::type_identity_t<T> alp
     else cm *= beta;
     return;
   }
-  struct restore_threads {
-    int previous = Eigen::nbThreads();
-    ~restore_threads() { Eigen::setNbThreads(previous); }
-  } restore;
-  Eigen::setNbThreads(be.threads_for(c.size() * k));
+  const detail::calling_thread_threads threads(be.threads_for(c.size() * k));
   const auto am = as_eigen(a);
   const auto bm = as_eigen(b);
   auto run = [&](const auto& lhs, const auto& rhs) {

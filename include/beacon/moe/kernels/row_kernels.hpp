@@ -13,6 +13,7 @@
 
 #include "../../core/config.hpp"
 #include "../../core/view.hpp"
+#include "../token_routes.hpp"
 
 namespace beacon::moe::kernels {
 
@@ -23,14 +24,16 @@ BEACON_HD T max_of(T a, T b) {
 
 // ---- dispatch ---------------------------------------------------------------------------------
 
-/// Grid: tokens * k. keys[t * k + j] = ids(t / L, j), or `experts` (the "no expert" group) for -1.
+/// Grid: tokens * k. keys[t * k + j] = ids(row(t), j), or `experts` (the "no expert" group) for -1.
 template <class S>
 struct dispatch_key {
   matrix_view<const index_type, S> ids;
   vector_view<index_type, S> keys;
-  size_type k, tokens_per_route, experts;
+  size_type k;
+  token_routes<S> routes;
+  size_type experts;
   BEACON_HD void operator()(size_type p) const {
-    const index_type e = ids(p / k / tokens_per_route, p % k);
+    const index_type e = ids(routes.row(p / k), p % k);
     keys[p] = (e < 0 || e >= experts) ? static_cast<index_type>(experts) : e;
   }
 };
@@ -55,37 +58,38 @@ struct dispatch_pair {
 
 // ---- combine and its backward -------------------------------------------------------------------
 
-/// Grid: tokens x d. out(t, c) = sum_j lambda * gates(t / L, j) * y(position(t, j), c), j in order.
+/// Grid: tokens x d. out(t, c) = sum_j lambda * gates(row(t), j) * y(position(t, j), c), j in order.
 template <class T, class S>
 struct combine {
   matrix_view<const T, S> y;
   matrix_view<const index_type, S> position;
   matrix_view<const T, S> gates;
-  size_type tokens_per_route;
+  token_routes<S> routes;
   T lambda;
   matrix_view<T, S> out;
   BEACON_HD void operator()(size_type t, size_type c) const {
     T acc = T(0);
+    const size_type r = routes.row(t);
     for (size_type j = 0; j < position.cols(); ++j) {
       const index_type q = position(t, j);
-      if (q >= 0) acc += lambda * gates(t / tokens_per_route, j) * y(q, c);
+      if (q >= 0) acc += lambda * gates(r, j) * y(q, c);
     }
     out(t, c) = acc;
   }
 };
 
-/// Grid: grouped rows x d. dst(q, c) = lambda * gates(t / L, j) * src(t, c), (t, j) = pair q.
+/// Grid: grouped rows x d. dst(q, c) = lambda * gates(row(t), j) * src(t, c), (t, j) = pair q.
 template <class T, class S>
 struct gather_gated {
   matrix_view<const T, S> src;
   vector_view<const index_type, S> pair_token, pair_choice;
   matrix_view<const T, S> gates;
-  size_type tokens_per_route;
+  token_routes<S> routes;
   T lambda;
   matrix_view<T, S> dst;
   BEACON_HD void operator()(size_type q, size_type c) const {
     const index_type t = pair_token[q];
-    dst(q, c) = lambda * gates(t / tokens_per_route, pair_choice[q]) * src(t, c);
+    dst(q, c) = lambda * gates(routes.row(t), pair_choice[q]) * src(t, c);
   }
 };
 
@@ -95,13 +99,13 @@ template <class T, class S>
 struct sum_pair_dots {
   vector_view<const T, S> pair_dot;
   matrix_view<const index_type, S> position;
-  size_type tokens_per_route;
+  token_routes<S> routes;
   T lambda;
   matrix_view<T, S> dgates;
   BEACON_HD void operator()(size_type p) const {
     const size_type r = p / dgates.cols(), j = p % dgates.cols();
     T acc = T(0);
-    for (size_type t = r * tokens_per_route; t < (r + 1) * tokens_per_route; ++t) {
+    for (size_type t = routes.first(r); t < routes.end(r); ++t) {
       const index_type q = position(t, j);
       if (q >= 0) acc += lambda * pair_dot[q];
     }
