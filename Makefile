@@ -6,11 +6,12 @@
 #   make test-clang  build the CPU suite with clang++ in build-clang/ and run it (CI runs it beside g++; the examples and
 #                 the command are built by g++ and under ASan)
 #   make sanitize build and run the CPU tests and the beacon command's tests under ASan + UBSan in build-asan/
+#   make tsan     build the thread-safety tests (a const adaptor forward from several threads) under ThreadSanitizer in build-tsan/
 #   make fuzz     build the libFuzzer harnesses (clang) in build-fuzz/ and run each for FUZZ_SECONDS (default 300)
 #   make compile-cost  compile time and peak memory of every translation unit (docs/benchmarks.md)
 #   make demo     build the `beacon` command and run the lifelong-editing benchmark + a schedule
 #   make pictures render the command's pictures shown in the docs into docs/img (SVG + PNG)
-#   make clean    remove build/, build-asan/, build-clang/ and build-fuzz/
+#   make clean    remove build/, build-asan/, build-clang/, build-tsan/ and build-fuzz/
 
 BUILD      ?= build
 JOBS       ?= $(shell nproc)
@@ -18,7 +19,7 @@ CMAKE_ARGS ?=
 BENCH_ARGS ?= --benchmark_min_time=0.05
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps configure test test-clang bench sanitize fuzz demo pictures clean compile-cost
+.PHONY: all deps configure test test-clang bench sanitize tsan fuzz demo pictures clean compile-cost
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -47,6 +48,12 @@ sanitize: deps
 	cmake --build build-asan -j $(JOBS)
 	ctest --test-dir build-asan --output-on-failure -j $(JOBS) -L 'unit|cli'
 
+tsan: deps
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBEACON_TSAN=ON -DBEACON_ENABLE_CUDA=OFF \
+	  -DBEACON_BUILD_BENCH=OFF -DBEACON_BUILD_EXAMPLES=OFF -DBEACON_BUILD_CLI=OFF $(CMAKE_ARGS)
+	cmake --build build-tsan -j $(JOBS)
+	ctest --test-dir build-tsan --output-on-failure -L tsan
+
 fuzz: deps
 	cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DBEACON_FUZZ=ON -DBEACON_ENABLE_CUDA=OFF \
 	  -DBEACON_BUILD_TESTS=OFF -DBEACON_BUILD_EXAMPLES=OFF -DBEACON_BUILD_CLI=OFF -DBEACON_BUILD_BENCH=OFF $(CMAKE_ARGS)
@@ -69,4 +76,4 @@ pictures: configure
 	scripts/render_pictures.sh $(BUILD)/bin/beacon docs/img
 
 clean:
-	rm -rf $(BUILD) build-asan build-clang build-fuzz
+	rm -rf $(BUILD) build-asan build-clang build-tsan build-fuzz
