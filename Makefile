@@ -7,6 +7,7 @@
 #                 the command are built by g++ and under ASan)
 #   make sanitize build and run the CPU tests and the beacon command's tests under ASan + UBSan in build-asan/
 #   make tsan     build the thread-safety tests (a const adaptor forward from several threads) under ThreadSanitizer in build-tsan/
+#   make compare-decode  the adaptor's decode step beside the same module in PyTorch, interleaved (build/compare/decode.md)
 #   make fuzz     build the libFuzzer harnesses (clang) in build-fuzz/ and run each for FUZZ_SECONDS (default 300)
 #   make compile-cost  compile time and peak memory of every translation unit (docs/benchmarks.md)
 #   make demo     build the `beacon` command and run the lifelong-editing benchmark + a schedule
@@ -19,7 +20,7 @@ CMAKE_ARGS ?=
 BENCH_ARGS ?= --benchmark_min_time=0.05
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps configure test test-clang bench sanitize tsan fuzz demo pictures clean compile-cost
+.PHONY: compare-decode all deps configure test test-clang bench sanitize tsan fuzz demo pictures clean compile-cost
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -59,6 +60,9 @@ fuzz: deps
 	  -DBEACON_BUILD_TESTS=OFF -DBEACON_BUILD_EXAMPLES=OFF -DBEACON_BUILD_CLI=OFF -DBEACON_BUILD_BENCH=OFF $(CMAKE_ARGS)
 	cmake --build build-fuzz -j $(JOBS)
 	scripts/run_fuzzers.sh build-fuzz $(FUZZ_SECONDS)
+
+compare-decode: all
+	python3 bench/compare_decode.py --bench $(BUILD)/bin/bench_moe --out $(BUILD)/compare
 
 compile-cost: all
 	python3 scripts/measure_compile.py $(BUILD) --probe

@@ -8,6 +8,7 @@
 #include <beacon/beacon.hpp>
 #include <beacon/moe.hpp>
 
+#include <algorithm>
 #include <random>
 #include <utility>
 #include <vector>
@@ -65,6 +66,42 @@ void BM_adaptor_train_step(benchmark::State& st) {
   beacon::bench::measure(st, 4.0 * double(4 * t * h + 3 * e * h * f), 18.0 * double(t) * double(h) * double(f), [&] {
     a.train_step(beacon::as_view(x), beacon::as_view(x), loss, opt, static_cast<beacon::index_type>(e - 1));
   });
+}
+
+// One decode step of the serving path (issue 19): B live sequences emit one token each through an
+// adaptor of E SwiGLU experts (d = 1024, F = 1408) with per-instance anchor routing (the recommended
+// router). Sequence b's prompt embedding is the anchor of expert b mod E, so a step touches exactly
+// min(B, E) experts, the same in bench/torch_decode.py. route_again = 0 reuses the route kept from
+// the prompt (forward(x, kept, out, st)); 1 routes the prompts again at every step (forward(x, e, out,
+// st)), the cost a kept route saves. Bytes: the touched experts' weights 12 d F each (decode is
+// weight-bound) + x, out 8 B d; FLOP 6 B d F.
+void BM_adaptor_decode_step(benchmark::State& st) {
+  const size_type b = st.range(0), e = st.range(1), d = st.range(2), f = st.range(3);
+  const bool route_again = st.range(4) != 0;
+  const int threads = static_cast<int>(st.range(5));
+  using A = moe::adaptor<float, moe::instance_anchor_router<moe::top_k<1>>, moe::swiglu_expert, beacon::cpu>;
+  A a(beacon::cpu{threads}, {.d_model = d, .expert_hidden = f});
+  const auto anchors = random_rows(e, d, 11);
+  for (size_type i = 0; i < e; ++i)
+    a.insert_expert(moe::expert_init<float>::random_normal(static_cast<std::uint64_t>(i)), beacon::as_view(anchors).row_block(i, 1));
+  beacon::row_matrix<float> prompts(b, d);
+  for (size_type s = 0; s < b; ++s) prompts.row(s) = anchors.row(s % e);
+  const auto kept = a.route(beacon::as_view(prompts));
+  const auto x = random_rows(b, d, 5);
+  beacon::row_matrix<float> out(b, d);
+  typename A::forward_state state;
+  const size_type touched = std::min(b, e);
+  const double bytes = 4.0 * (3.0 * double(touched) * double(d) * double(f) + 2.0 * double(b) * double(d));
+  beacon::bench::measure(st, bytes, 6.0 * double(b) * double(d) * double(f), [&] {
+    if (route_again) a.forward(beacon::as_view(x), beacon::as_view(prompts), beacon::as_view(out), state);
+    else a.forward(beacon::as_view(x), kept, beacon::as_view(out), state);
+    benchmark::DoNotOptimize(out.data());
+  });
+  size_type used = 0;  // experts with tokens in the last step: must be min(B, E), else the case measures something else
+  for (std::size_t i = 0; i + 1 < state.offsets.size(); ++i) used += state.offsets[i + 1] > state.offsets[i] ? 1 : 0;
+  if (used != touched) st.SkipWithError("routing did not spread the sequences over min(B, E) experts");
+  st.counters["experts_touched"] = static_cast<double>(used);
+  st.SetLabel(beacon::bench::residency_label(bytes));
 }
 
 // Grouped expert FFN forward (moe/grouped_expert.hpp): T tokens routed top-1 uniformly at random
@@ -162,6 +199,8 @@ BENCHMARK(BM_adaptor_train_step)->ArgNames({"T", "H", "F", "E", "threads"})->Arg
     ->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_adaptor_forward)->ArgNames({"T", "H", "F", "E", "threads"})->Args({4096, 1024, 1408, 8, 1})->Args({4096, 1024, 1408, 8, 2})->Args({4096, 1024, 1408, 64, 2})
     ->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_adaptor_decode_step)->ArgNames({"B", "E", "d", "F", "route_again", "threads"})
+    ->ArgsProduct({{1, 64}, {8, 64}, {1024}, {1408}, {0, 1}, {2}})->UseRealTime()->Unit(benchmark::kMicrosecond);
 // h = 1408 (half of LLaMA-style 2816) keeps one iteration near a second on the 2-core build machine.
 BENCHMARK(BM_route_softmax_gate)->Apply(routing_grid)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_route_kv_anchor)->Apply(routing_grid)->UseRealTime()->Unit(benchmark::kMillisecond);

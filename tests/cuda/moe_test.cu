@@ -241,7 +241,67 @@ void check_every_expert(const char* label, const typename Router::options& ro, s
   check_adaptor<Router, moe::lora_expert<3, beacon::activation::relu>, T>(label, ro, length, forced);
 }
 
+/// The serving path on backend `be` (issue 19): a ragged forward + backward (lengths 3, 0, 5, 1) and
+/// one decode step (lengths 1, 0, 1, 1) with a route kept from route(e), and the same step routed
+/// again (which must give the kept route's bits on one backend).
+struct serving_run {
+  std::vector<double> ragged_out, step_kept, step_again;
+  std::vector<std::vector<double>> grads;
+};
+
+template <class A, class B, class T>
+serving_run run_serving(const B& be, A& a, const scenario<T>& s) {
+  using space = typename B::memory_space;
+  for (int step = 0; step < 3; ++step) {
+    auto e = put(be, s.e[static_cast<std::size_t>(step)]);
+    a.insert_expert(moe::expert_init<T, space>::random_normal(static_cast<std::uint64_t>(step), 0.3), cmat(e, s.batch, s.d));
+  }
+  const std::vector<index_type> ragged{0, 3, 3, 8, 9}, step{0, 1, 1, 2, 3};
+  auto e = put(be, s.probe_e), x = put(be, random_values<T>(9 * s.d, 21)), dout = put(be, random_values<T>(9 * s.d, 22));
+  auto out = beacon::make_buffer<T>(be, 9 * s.d), kept_out = beacon::make_buffer<T>(be, 3 * s.d), again_out = beacon::make_buffer<T>(be, 3 * s.d);
+  typename A::forward_state st;
+  serving_run r;
+  a.zero_grad();
+  a.forward(cmat(x, 9, s.d), ragged, cmat(e, 4, s.d), mat(out, 9, s.d), st);
+  a.backward(st, cmat(dout, 9, s.d));
+  r.ragged_out = as_double(get(be, cmat(out, 9, s.d)));
+  for (auto* p : a.parameters())
+    r.grads.push_back(p->trainable() ? as_double(get(be, matrix_view<const T, space>(p->grad()))) : std::vector<double>{});
+  const auto kept = a.route(cmat(e, 4, s.d));
+  a.forward(cmat(x, 3, s.d), step, kept, mat(kept_out, 3, s.d), st);
+  a.forward(cmat(x, 3, s.d), step, cmat(e, 4, s.d), mat(again_out, 3, s.d), st);
+  r.step_kept = as_double(get(be, cmat(kept_out, 3, s.d)));
+  r.step_again = as_double(get(be, cmat(again_out, 3, s.d)));
+  return r;
+}
+
+template <class Router, class T>
+void check_serving(const char* label, const typename Router::options& ro) {
+  CAPTURE(label);
+  using AC = moe::adaptor<T, Router, moe::swiglu_expert, beacon::cpu>;
+  using AG = moe::adaptor<T, Router, moe::swiglu_expert, beacon::cuda>;
+  const auto s = make_scenario<T>(2);
+  AC c(host_backend(), {.d_model = s.d, .expert_hidden = s.hidden, .router_rank = 3, .key_dim = 4, .router = ro, .seed = 5});
+  AG g(device_backend(), {.d_model = s.d, .expert_hidden = s.hidden, .router_rank = 3, .key_dim = 4, .router = ro, .seed = 5});
+  const auto want = run_serving(host_backend(), c, s);
+  const auto got = run_serving(device_backend(), g, s);
+  const double t = 20 * tol<T>();
+  check_close(got.ragged_out, want.ragged_out, t, t, "ragged forward");
+  CHECK(std::any_of(want.ragged_out.begin(), want.ragged_out.end(), [](double v) { return v != 0; }));
+  REQUIRE(got.grads.size() == want.grads.size());
+  for (std::size_t i = 0; i < want.grads.size(); ++i) check_close(got.grads[i], want.grads[i], t, t, "ragged gradients");
+  check_close(got.step_kept, want.step_kept, t, t, "decode step with a kept route");
+  CHECK(got.step_kept == got.step_again);  // one backend: a kept route is exactly routing again
+}
+
 }  // namespace
+
+TEST_CASE("moe on CUDA: the serving path (ragged batch, kept route in a decode step) agrees with the CPU") {
+  check_serving<moe::kv_anchor_router<moe::top_k<2>>, float>("kv<2>", {});
+  moe::instance_anchor_options o;
+  o.threshold = 0.2;
+  check_serving<moe::instance_anchor_router<moe::top_k<1>>, double>("instance<1>", o);
+}
 
 TEST_CASE("moe on CUDA: bias + activation, activation backward, gated activation and column sums agree with the CPU") {
   check_dense_layer<float>();

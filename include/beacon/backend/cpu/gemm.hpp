@@ -4,6 +4,8 @@
 
 #include <Eigen/Core>
 
+#include <algorithm>
+
 #include "../../core/eigen.hpp"
 #include "../../core/gemm_shape.hpp"
 #include "cpu.hpp"
@@ -37,6 +39,9 @@ class calling_thread_threads {
 #endif
 };
 
+/// C with at most this many rows is computed in column panels of this width (gemm below).
+inline constexpr size_type skinny_gemm_rows = 64, skinny_gemm_panel = 64;
+
 }  // namespace detail
 
 /// C = alpha * op(A) * op(B) + beta * C (row-major views; beta == 0 ignores C's old contents).
@@ -58,14 +63,34 @@ void gemm(const cpu& be, transpose ta, transpose tb, std::type_identity_t<T> alp
     else cm *= beta;
     return;
   }
-  const detail::calling_thread_threads threads(be.threads_for(c.size() * k));
+  const int threads = be.threads_for(c.size() * k);
   const auto am = as_eigen(a);
   const auto bm = as_eigen(b);
-  auto run = [&](const auto& lhs, const auto& rhs) {
-    if (beta == T(0)) cm.noalias() = alpha * (lhs * rhs);
+  auto product = [&](auto&& dst, const auto& lhs, const auto& rhs) {
+    if (beta == T(0)) dst.noalias() = alpha * (lhs * rhs);
     else {
-      if (beta != T(1)) cm *= beta;
-      cm.noalias() += alpha * (lhs * rhs);
+      if (beta != T(1)) dst *= beta;
+      dst.noalias() += alpha * (lhs * rhs);
+    }
+  };
+  auto run = [&](const auto& lhs, const auto& rhs) {
+    if (c.rows() > detail::skinny_gemm_rows || c.cols() < 2 * detail::skinny_gemm_panel) {
+      const detail::calling_thread_threads scope(threads);
+      product(cm, lhs, rhs);
+      return;
+    }
+    // Skinny C (a decode step: one row per sequence): column panels of op(B), one single-threaded
+    // Eigen product each (Eigen runs serially inside a parallel region), spread over the threads.
+    // Eigen's own GEMM packs and threads poorly for a handful of rows, and its GEMV (one row) is
+    // single-threaded; panels measured 1.2-3x faster at 1-64 rows (docs/benchmarks.md, "Decode
+    // step"). Panel bounds do not depend on the thread count, so neither do the results.
+    const size_type panels = (c.cols() + detail::skinny_gemm_panel - 1) / detail::skinny_gemm_panel;
+#if defined(_OPENMP)
+#pragma omp parallel for num_threads(threads) schedule(static)
+#endif
+    for (size_type p = 0; p < panels; ++p) {
+      const size_type j0 = p * detail::skinny_gemm_panel, n = std::min(detail::skinny_gemm_panel, c.cols() - j0);
+      product(cm.middleCols(j0, n), lhs, rhs.middleCols(j0, n));
     }
   };
   if (ta == transpose::no && tb == transpose::no) run(am, bm);
