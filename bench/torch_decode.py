@@ -22,7 +22,8 @@ Needs torch (Debian: apt-get install python3-torch); exits 77 when it is missing
 import argparse
 import json
 import sys
-import time
+
+from peer_timing import timed
 
 try:
     import torch
@@ -69,15 +70,6 @@ class anchor_moe(nn.Module):
         return out
 
 
-def timed(fn, min_time):
-    fn()
-    calls, start = 0, time.perf_counter()
-    while True:
-        fn()
-        calls += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_time:
-            return elapsed / calls
 
 
 def main():

@@ -17,7 +17,8 @@ Needs torch (Debian: apt-get install python3-torch); exits 77 when it is missing
 import argparse
 import re
 import sys
-import time
+
+from peer_timing import timed
 
 try:
     import torch
@@ -25,17 +26,6 @@ try:
 except ImportError as e:  # pragma: no cover - depends on the machine
     print(f"torch not available: {e}")
     sys.exit(77)
-
-
-def timed(fn, min_time):
-    fn()  # warm-up (allocations, thread pool)
-    calls, start = 0, time.perf_counter()
-    while True:
-        fn()
-        calls += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_time:
-            return elapsed / calls
 
 
 def main():
