@@ -129,7 +129,7 @@ TEST_CASE("kmeans and plan: progress lines in a log, --quiet silences them") {
   auto r = run_shell(std::string(BEACON_CLI) + " kmeans --input " + npy + " --k 4 --n-init 3 --json - > /dev/null 2> " + err);
   REQUIRE(r.code == 0);
   const std::string e = read_text(err);
-  CHECK(count_of(e, "k-means (restarts): step 3/3 done") == 1);
+  CHECK(count_of(e, "k-means in float64 (restarts): step 3/3 done") == 1);  // the file is float64, and the label says so
   CHECK(e.find('\r') == std::string::npos);
   r = run_shell(std::string(BEACON_CLI) + " plan --input " + npy + " --batch 10 --quiet --json - > /dev/null 2> " + err);
   REQUIRE(r.code == 0);

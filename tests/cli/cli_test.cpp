@@ -97,6 +97,18 @@ TEST_CASE("kmeans and plan: JSON contract, and unreadable or wrong .npy inputs e
   r = run("plan --input " + path + " --batch 20 --order random --seed 4");
   REQUIRE(r.code == 0);
   CHECK(nlohmann::json::parse(r.out)["order"] == "random");
+  // Computed in the file's dtype, and said so: the same points in float64 give the same clusters.
+  CHECK(nlohmann::json::parse(run("kmeans --quiet --input " + path + " --k 3 --seed 2").out)["dtype"] == "float32");
+  CHECK(nlohmann::json::parse(run("plan --quiet --input " + path + " --batch 20").out)["dtype"] == "float32");
+  const std::string wide = scratch("x64.npy");
+  beacon::io::write_npy(wide, std::vector<double>(x.begin(), x.end()), 60, 3);
+  r = run("kmeans --quiet --input " + wide + " --k 3 --seed 2");
+  REQUIRE(r.code == 0);
+  const auto j64 = nlohmann::json::parse(r.out);
+  const auto j32 = nlohmann::json::parse(run("kmeans --quiet --input " + path + " --k 3 --seed 2").out);
+  CHECK(j64["dtype"] == "float64");
+  CHECK(j64["labels"] == j32["labels"]);
+  CHECK(j64["inertia"].get<double>() == doctest::Approx(j32["inertia"].get<double>()).epsilon(1e-5));
   CHECK(run("kmeans --input /nonexistent.npy --k 2").code == 1);
   const std::string junk = scratch("junk.npy");
   std::ofstream(junk) << "not a numpy file";

@@ -18,6 +18,7 @@
 #include <fstream>
 #include <limits>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <beacon/backend/cpu.hpp>
@@ -101,6 +102,28 @@ TEST_CASE("npy: a shape whose product overflows, descr hidden in another value, 
   const auto r = beacon::io::read_npy(path);
   CHECK(r.values == std::vector<double>{1, 2, 3, 4, 5, 6});
   CHECK_THROWS_AS(beacon::io::write_npy(path, std::vector<double>{1, 2, 3}, 2, 3), beacon::shape_error);
+}
+
+TEST_CASE("npy: read_npy_native keeps the file's dtype (float32 bits unchanged), and rejects what read_npy rejects") {
+  const std::string f32 = scratch("native32.npy"), f64 = scratch("native64.npy");
+  const std::vector<float> values{0.1f, -2.5f, 3.0e-39f, 7.0f, 1.0e30f, -0.0f};  // a denormal, a large value, -0
+  beacon::io::write_npy(f32, values, 3, 2);
+  beacon::io::write_npy(f64, std::vector<double>{0.1, 2.0}, 1, 2);
+  const auto a = beacon::io::read_npy_native(f32);
+  REQUIRE(std::holds_alternative<beacon::io::npy_array<float>>(a));
+  const auto& fa = std::get<beacon::io::npy_array<float>>(a);
+  CHECK(fa.rows == 3);
+  CHECK(fa.cols == 2);
+  REQUIRE(fa.values.size() == values.size());
+  CHECK(std::memcmp(fa.values.data(), values.data(), values.size() * sizeof(float)) == 0);
+  const auto b = beacon::io::read_npy_native(f64);
+  REQUIRE(std::holds_alternative<beacon::io::npy_array<double>>(b));
+  CHECK(std::get<beacon::io::npy_array<double>>(b).values == std::vector<double>{0.1, 2.0});
+  // The double reader of the same float32 file gives the same values widened.
+  const auto wide = beacon::io::read_npy(f32);
+  for (std::size_t i = 0; i < values.size(); ++i) CHECK(wide.values[i] == static_cast<double>(values[i]));
+  CHECK_THROWS_WITH_AS(beacon::io::parse_npy_native(bytes_of(npy_image("{'descr': '<i4', 'fortran_order': False, 'shape': (1, 1), }", 4)), "x.npy"),
+                       doctest::Contains("'<i4' is not float32"), beacon::format_error);
 }
 
 TEST_CASE("loaders read only regular files: a directory, /dev/zero and a FIFO are io_errors naming what they are") {

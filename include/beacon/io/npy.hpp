@@ -8,6 +8,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -21,6 +22,16 @@ struct npy_matrix {
   bool is_double = false;
   std::vector<double> values;  ///< row-major, converted to double
 };
+
+/// A 2-D .npy in the element type of the file: float32 stays float32 (half the memory of
+/// npy_matrix, and computations that follow keep the file's precision).
+template <class T>
+struct npy_array {
+  std::int64_t rows = 0, cols = 0;
+  std::vector<T> values;  ///< row-major
+};
+/// What parse_npy_native returns: the file's dtype decides the alternative.
+using npy_native = std::variant<npy_array<float>, npy_array<double>>;
 
 namespace detail {
 /// A strict reader of the header's Python dict literal, e.g.
@@ -102,11 +113,16 @@ inline npy_header parse_npy_header(const std::string& h, const std::function<for
 }
 }  // namespace detail
 
-/// Parses the bytes of a .npy file; `name` names it in errors. Rejects, with format_error: a bad
-/// magic or version, a header longer than the file, a malformed header, a dtype other than '<f4' /
-/// '<f8', Fortran order, other than 2 dimensions, and a shape whose size overflows or disagrees
-/// with the data.
-inline npy_matrix parse_npy(std::span<const std::byte> raw, const std::string& name) {
+namespace detail {
+/// The validated layout of a .npy file's bytes: dtype, shape and where the data starts.
+struct npy_layout {
+  bool is_double = false;
+  std::int64_t rows = 0, cols = 0;
+  std::size_t count = 0;
+  const std::byte* data = nullptr;
+};
+
+inline npy_layout parse_npy_layout(std::span<const std::byte> raw, const std::string& name) {
   auto bad = [&](const std::string& what) { return format_error("beacon::read_npy: '" + name + "': " + what); };
   auto byte_at = [&](std::size_t i) { return static_cast<unsigned char>(raw[i]); };
   if (raw.size() < 10 || std::memcmp(raw.data(), "\x93NUMPY", 6) != 0) throw bad("not a .npy file (bad magic)");
@@ -123,8 +139,8 @@ inline npy_matrix parse_npy(std::span<const std::byte> raw, const std::string& n
     throw bad("unsupported format version " + std::to_string(major));
   }
   if (header_len > raw.size() - start) throw bad("header is longer than the file");
-  const auto header = detail::parse_npy_header(std::string(reinterpret_cast<const char*>(raw.data()) + start, header_len), bad);
-  npy_matrix m;
+  const auto header = parse_npy_header(std::string(reinterpret_cast<const char*>(raw.data()) + start, header_len), bad);
+  npy_layout m;
   if (header.descr == "<f4") m.is_double = false;
   else if (header.descr == "<f8") m.is_double = true;
   else throw bad("dtype '" + header.descr + "' is not float32 or float64 ('<f4' / '<f8')");
@@ -138,21 +154,50 @@ inline npy_matrix parse_npy(std::span<const std::byte> raw, const std::string& n
       __builtin_mul_overflow(count, std::uint64_t{elem}, &need))
     throw bad(beacon::concat("shape (", m.rows, ", ", m.cols, ") is too large: its byte size overflows 64 bits"));
   if (have != need) throw bad(beacon::concat("data has ", have, " bytes, shape (", m.rows, ", ", m.cols, ") needs ", need));
-  m.values.resize(static_cast<std::size_t>(count));
-  const std::byte* data = raw.data() + start + header_len;
-  for (std::size_t i = 0; i < m.values.size(); ++i) {
-    if (m.is_double) std::memcpy(&m.values[i], data + 8 * i, 8);
-    else {
-      float f;
-      std::memcpy(&f, data + 4 * i, 4);
-      m.values[i] = f;
+  m.count = static_cast<std::size_t>(count);
+  m.data = raw.data() + start + header_len;
+  return m;
+}
+
+/// The layout's values as T (each element converted from the file's dtype).
+template <class T>
+std::vector<T> npy_values(const npy_layout& l) {
+  std::vector<T> out(l.count);
+  for (std::size_t i = 0; i < l.count; ++i) {
+    if (l.is_double) {
+      double v;
+      std::memcpy(&v, l.data + 8 * i, 8);
+      out[i] = static_cast<T>(v);
+    } else {
+      float v;
+      std::memcpy(&v, l.data + 4 * i, 4);
+      out[i] = static_cast<T>(v);
     }
   }
-  return m;
+  return out;
+}
+}  // namespace detail
+
+/// Parses the bytes of a .npy file; `name` names it in errors. Rejects, with format_error: a bad
+/// magic or version, a header longer than the file, a malformed header, a dtype other than '<f4' /
+/// '<f8', Fortran order, other than 2 dimensions, and a shape whose size overflows or disagrees
+/// with the data. Values are converted to double (parse_npy_native keeps the file's dtype).
+inline npy_matrix parse_npy(std::span<const std::byte> raw, const std::string& name) {
+  const auto l = detail::parse_npy_layout(raw, name);
+  return npy_matrix{l.rows, l.cols, l.is_double, detail::npy_values<double>(l)};
+}
+
+/// parse_npy, keeping the file's element type: npy_array<float> for '<f4', npy_array<double> for '<f8'.
+inline npy_native parse_npy_native(std::span<const std::byte> raw, const std::string& name) {
+  const auto l = detail::parse_npy_layout(raw, name);
+  if (l.is_double) return npy_array<double>{l.rows, l.cols, detail::npy_values<double>(l)};
+  return npy_array<float>{l.rows, l.cols, detail::npy_values<float>(l)};
 }
 
 /// Reads a .npy file (a regular file; see read_file.hpp) and parses it with parse_npy.
 inline npy_matrix read_npy(const std::string& path) { return parse_npy(read_file(path, "read_npy"), path); }
+/// Reads a .npy file and parses it with parse_npy_native (float32 stays float32).
+inline npy_native read_npy_native(const std::string& path) { return parse_npy_native(read_file(path, "read_npy"), path); }
 
 /// Writes a float32 or float64 C-order 2-D .npy (version 1), atomically.
 template <class T>
