@@ -29,7 +29,7 @@ struct plan_args {
 
 /// k-means progress: one step per restart, its Lloyd iterations and inertia as the detail.
 template <class Options>
-void report_progress(Options& o, progress& bar, const char* label) {
+void report_progress(Options& o, progress& bar, const std::string& label) {
   bar.begin(label, o.restarts);
   o.on_iteration = [&bar](const plan::kmeans_progress& p) { bar.update(p.restart, p.iteration + 1, p.inertia); };
 }
@@ -59,7 +59,7 @@ void kmeans_in_dtype(const kmeans_args& a, const io::npy_array<T>& m) {
   o.tolerance = a.tol;
   o.seed = static_cast<std::uint64_t>(a.seed);
   progress bar(!a.quiet);
-  report_progress(o, bar, std::is_same_v<T, float> ? "k-means in float32 (restarts)" : "k-means in float64 (restarts)");
+  report_progress(o, bar, beacon::concat("k-means in ", dtype_name<T>(), " (restarts)"));
   const auto t0 = std::chrono::steady_clock::now();
   const auto r = plan::kmeans(cpu{}, host_matrix<const T>(m.values.data(), m.rows, m.cols), o);
   bar.finish();
@@ -91,7 +91,7 @@ void plan_in_dtype(const plan_args& a, const io::npy_array<T>& m) {
     o.batch_size = a.batch;
     o.kmeans.seed = static_cast<std::uint64_t>(a.seed);
     progress bar(!a.quiet);
-    report_progress(o.kmeans, bar, std::is_same_v<T, float> ? "planning: k-means in float32 (restarts)" : "planning: k-means in float64 (restarts)");
+    report_progress(o.kmeans, bar, beacon::concat("planning: k-means in ", dtype_name<T>(), " (restarts)"));
     const auto p = plan::plan_edit_order(cpu{}, x, o);
     bar.finish();
     j = {{"order", "cluster"},

@@ -2,11 +2,13 @@
 // Built with BEACON_COMPILE_FAIL it must NOT compile, and the compiler's output must carry every
 // entry point's static_assert message below, each saying what was passed and what is accepted
 // (tests/compile_fail/expect_messages.cmake checks them all from one build). Without it the file
-// is the control: the accepted spellings of the same calls, built and run normally.
+// is the control: the accepted spellings of the same calls, built and run normally as a doctest case.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
 #include <beacon/beacon.hpp>
 
 #include <cstdint>
-#include <cstdio>
 #include <utility>
 #include <vector>
 
@@ -67,32 +69,26 @@ void column_major() {
 #endif
 }  // namespace
 
-// The control asserts what the accepted spellings compute: the same values as the view calls.
-int failures = 0;
-void expect(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "FAILED: %s\n", what);
-    ++failures;
-  }
-}
-
-int main() {
+// The control checks what the accepted spellings compute: the same values as the view calls.
+TEST_CASE("what users hold: vectors, int64 timesteps and Eigen matrices give the view calls' values") {
   const std::vector<beacon::index_type> t = beacon::to_timesteps(t64);
-  expect(t == std::vector<beacon::index_type>{1, 2}, "to_timesteps keeps the values");
+  CHECK(t == std::vector<beacon::index_type>{1, 2});  // to_timesteps keeps the values
   const auto c = diffusion::token_noising_coefficients<float>(schedule, t, beacon::matrix_of(mask, 2, 2));
-  expect(c.signal[0] == static_cast<float>(schedule.sqrt_alphas_cumprod[1]) && c.noise[3] == static_cast<float>(schedule.sqrt_one_minus_alphas_cumprod[2]),
-         "noising coefficients read the schedule at each example's t");
-  expect(c.signal[2] == 1.0f && c.noise[2] == 0.0f, "a source token (mask 0) keeps (1, 0)");
+  // The coefficients read the schedule at each example's t; a source token (mask 0) keeps (1, 0).
+  CHECK(c.signal[0] == static_cast<float>(schedule.sqrt_alphas_cumprod[1]));
+  CHECK(c.noise[3] == static_cast<float>(schedule.sqrt_one_minus_alphas_cumprod[2]));
+  CHECK(c.signal[2] == 1.0f);
+  CHECK(c.noise[2] == 0.0f);
 
   row_matrix<float> xt(4, 3), xt_view(4, 3), out(4, 3), out_view(4, 3);
   diffusion::q_sample(be, c.signal, x0, c.noise, beacon::philox_stream{1, 0}, xt);
   diffusion::q_sample(be, beacon::vector_of(c.signal), beacon::as_view(x0), beacon::vector_of(c.noise), beacon::philox_stream{1, 0},
                       beacon::as_view(xt_view));
-  expect(xt == xt_view, "q_sample with std::vector and Eigen arguments equals the view call");
+  CHECK(xt == xt_view);  // q_sample with std::vector and Eigen arguments
   diffusion::reverse_step(be, c.signal, x0, c.noise, xt, c.noise, beacon::philox_stream{2, 0}, out);
   diffusion::reverse_step(be, beacon::vector_of(c.signal), beacon::as_view(x0), beacon::vector_of(c.noise), beacon::as_view(std::as_const(xt)),
                           beacon::vector_of(c.noise), beacon::philox_stream{2, 0}, beacon::as_view(out_view));
-  expect(out == out_view, "reverse_step with std::vector and Eigen arguments equals the view call");
+  CHECK(out == out_view);  // reverse_step with std::vector and Eigen arguments
 
   const row_matrix<float> logits = row_matrix<float>::Random(4, 5), answer_mask = row_matrix<float>::Ones(2, 2), table = row_matrix<float>::Random(5, 3);
   const std::vector<beacon::index_type> targets = {0, 1, 2, 3};
@@ -100,7 +96,6 @@ int main() {
   const auto loss = beacon::semantic::semantic_cross_entropy(be, logits, targets, answer_mask, table, {});
   const auto with_grad = beacon::semantic::semantic_cross_entropy(be, beacon::as_view(logits), beacon::vector_of(targets), beacon::as_view(answer_mask),
                                                                   beacon::as_view(table), {}, beacon::as_view(grad));
-  expect(loss.combined.loss == with_grad.combined.loss && loss.combined.loss > 0, "the loss alone equals the loss of the call with a gradient");
-  if (failures == 0) std::printf("what_users_hold control: every accepted spelling gives the view calls' values\n");
-  return failures == 0 ? 0 : 1;
+  CHECK(loss.combined.loss == with_grad.combined.loss);  // the loss alone equals the loss of the call with a gradient
+  CHECK(loss.combined.loss > 0);
 }

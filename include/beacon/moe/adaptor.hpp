@@ -92,8 +92,10 @@ class adaptor {
     size_type tokens = 0, tokens_per_route = 1, routed = 0;
     bool ragged = false;      ///< tokens split by sequence_offsets (else tokens_per_route each)
     bool kept_route = false;  ///< the forward used a caller's kept route (inference only: no backward)
-    std::vector<index_type> host_sequence_offsets, host_route_of_token;  ///< ragged layout (host copies)
-    buffer_t<index_type, Backend> sequence_offsets, route_of_token;     ///< ragged layout on the backend
+    /// Ragged layout, [sequence offsets (rows + 1) | routing row of each token (tokens)]: staged on
+    /// the host, uploaded in one copy (one per decode step), read by the kernels (token_routes.hpp).
+    std::vector<index_type> host_ragged_layout;
+    buffer_t<index_type, Backend> ragged_layout;
     std::vector<index_type> offsets;  ///< host copy: grouped rows of expert i are [offsets[i], offsets[i+1])
     buffer_t<index_type, Backend> offset_buffer, pair_token, pair_choice, position;
     buffer_t<T, Backend> x_grouped, y_grouped, expert_cache, dy_grouped, dgates, router_scratch;
@@ -404,20 +406,21 @@ class adaptor {
                      beacon::concat(">= sequence_offsets[", b, "] (", offsets[static_cast<std::size_t>(b)], ")"),
                      offsets[static_cast<std::size_t>(b + 1)]);
     st.tokens_per_route = 1;
-    st.host_sequence_offsets.assign(offsets.begin(), offsets.end());
-    st.host_route_of_token.resize(static_cast<std::size_t>(tokens));
+    auto& layout = st.host_ragged_layout;
+    layout.assign(offsets.begin(), offsets.end());
+    layout.resize(static_cast<std::size_t>(n + tokens));
+    const auto route_of_token = layout.begin() + n;
     for (size_type b = 0; b < rows; ++b)
-      std::fill(st.host_route_of_token.begin() + offsets[static_cast<std::size_t>(b)],
-                st.host_route_of_token.begin() + offsets[static_cast<std::size_t>(b + 1)], static_cast<index_type>(b));
-    reserve_buffer<index_type, Backend>(be_, st.sequence_offsets, n);
-    reserve_buffer<index_type, Backend>(be_, st.route_of_token, tokens);
-    upload(be_, st.host_sequence_offsets, vector_view<index_type, space>(st.sequence_offsets.view().data(), n));
-    upload(be_, st.host_route_of_token, vector_view<index_type, space>(st.route_of_token.view().data(), tokens));
+      std::fill(route_of_token + offsets[static_cast<std::size_t>(b)], route_of_token + offsets[static_cast<std::size_t>(b + 1)],
+                static_cast<index_type>(b));
+    reserve_buffer<index_type, Backend>(be_, st.ragged_layout, n + tokens);
+    upload(be_, layout, vector_view<index_type, space>(st.ragged_layout.view().data(), n + tokens));
   }
 
   static token_routes<space> routes_of(const forward_state& st) {
     if (!st.ragged) return token_routes<space>(st.tokens_per_route);
-    return token_routes<space>(st.sequence_offsets.view().data(), st.route_of_token.view().data());
+    const index_type* layout = st.ragged_layout.view().data();
+    return token_routes<space>(layout, layout + st.host_ragged_layout.size() - static_cast<std::size_t>(st.tokens));
   }
 
   /// Groups x's (token, choice) pairs of routing r by expert, runs every expert over its group and
